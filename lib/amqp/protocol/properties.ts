@@ -1,0 +1,244 @@
+import { EncodeError, ProtocolError, ReplyCode } from '../errors';
+import type { FieldTable } from './field-table';
+import { Reader } from './reader';
+import type { Writer } from './writer';
+
+/** The 14 basic content properties. */
+export interface MessageProperties {
+  contentType?: string;
+  contentEncoding?: string;
+  headers?: FieldTable;
+  /** 1 = transient, 2 = persistent. */
+  deliveryMode?: number;
+  priority?: number;
+  correlationId?: string;
+  replyTo?: string;
+  expiration?: string;
+  messageId?: string;
+  timestamp?: Date;
+  type?: string;
+  userId?: string;
+  appId?: string;
+  clusterId?: string;
+}
+
+const F_CONTENT_TYPE = 0x8000;
+const F_CONTENT_ENCODING = 0x4000;
+const F_HEADERS = 0x2000;
+const F_DELIVERY_MODE = 0x1000;
+const F_PRIORITY = 0x0800;
+const F_CORRELATION_ID = 0x0400;
+const F_REPLY_TO = 0x0200;
+const F_EXPIRATION = 0x0100;
+const F_MESSAGE_ID = 0x0080;
+const F_TIMESTAMP = 0x0040;
+const F_TYPE = 0x0020;
+const F_USER_ID = 0x0010;
+const F_APP_ID = 0x0008;
+const F_CLUSTER_ID = 0x0004;
+
+const BASIC_CLASS = 60;
+
+/**
+ * Properties decoded from a content header. Every field but `headers` is decoded eagerly (they are
+ * short strings and octets); `headers` keeps its raw bytes and is decoded the first time it is read,
+ * so a consumer that never looks at headers never pays for them.
+ */
+export class DecodedProperties implements MessageProperties {
+  contentType: string | undefined = undefined;
+  contentEncoding: string | undefined = undefined;
+  deliveryMode: number | undefined = undefined;
+  priority: number | undefined = undefined;
+  correlationId: string | undefined = undefined;
+  replyTo: string | undefined = undefined;
+  expiration: string | undefined = undefined;
+  messageId: string | undefined = undefined;
+  timestamp: Date | undefined = undefined;
+  type: string | undefined = undefined;
+  userId: string | undefined = undefined;
+  appId: string | undefined = undefined;
+  clusterId: string | undefined = undefined;
+  /** @internal raw header-table bytes, until first read */
+  private rawHeaders: Buffer | undefined = undefined;
+  private decodedHeaders: FieldTable | undefined = undefined;
+
+  get headers(): FieldTable | undefined {
+    if (this.rawHeaders !== undefined) {
+      const raw = this.rawHeaders;
+      this.rawHeaders = undefined;
+      this.decodedHeaders = new Reader(raw).tableBody(0, raw.length);
+    }
+    return this.decodedHeaders;
+  }
+  set headers(value: FieldTable | undefined) {
+    this.rawHeaders = undefined;
+    this.decodedHeaders = value;
+  }
+
+  /** Whether headers were decoded yet (for tests of the lazy path). */
+  get headersDecoded(): boolean {
+    return this.rawHeaders === undefined;
+  }
+
+  toJSON(): MessageProperties {
+    const out: MessageProperties = {};
+    for (const key of PROPERTY_KEYS) {
+      const v = this[key];
+      if (v !== undefined) (out as Record<string, unknown>)[key] = v;
+    }
+    return out;
+  }
+
+  /** @internal */
+  setRawHeaders(raw: Buffer): void {
+    this.rawHeaders = raw;
+    this.decodedHeaders = undefined;
+  }
+}
+
+export const PROPERTY_KEYS: ReadonlyArray<keyof MessageProperties> = [
+  'contentType',
+  'contentEncoding',
+  'headers',
+  'deliveryMode',
+  'priority',
+  'correlationId',
+  'replyTo',
+  'expiration',
+  'messageId',
+  'timestamp',
+  'type',
+  'userId',
+  'appId',
+  'clusterId',
+];
+
+export interface ContentHeader {
+  classId: number;
+  bodySize: number;
+  properties: DecodedProperties;
+}
+
+/** Decode a content-header frame payload. The header table stays raw until read. */
+export function decodeContentHeader(payload: Buffer, maxBodySize: number): ContentHeader {
+  const r = new Reader(payload);
+  const classId = r.u16();
+  r.u16(); // weight, unused
+  const hi = r.u32();
+  const lo = r.u32();
+  const bodySize = hi * 0x100000000 + lo;
+  if (bodySize > maxBodySize) {
+    throw new ProtocolError(
+      `content body of ${bodySize} bytes exceeds the limit of ${maxBodySize} (maxMessageSize)`,
+      ReplyCode.FRAME_ERROR,
+    );
+  }
+  const flags = r.u16();
+  if (flags & 1) throw new ProtocolError('property flags continuation is not supported', ReplyCode.SYNTAX_ERROR);
+  const p = new DecodedProperties();
+  if (flags & F_CONTENT_TYPE) p.contentType = r.shortstr();
+  if (flags & F_CONTENT_ENCODING) p.contentEncoding = r.shortstr();
+  if (flags & F_HEADERS) {
+    const len = r.u32();
+    if (len > r.remaining) throw new ProtocolError('truncated frame: header table', ReplyCode.SYNTAX_ERROR);
+    p.setRawHeaders(payload.subarray(r.pos, r.pos + len));
+    r.pos += len;
+  }
+  if (flags & F_DELIVERY_MODE) p.deliveryMode = r.u8();
+  if (flags & F_PRIORITY) p.priority = r.u8();
+  if (flags & F_CORRELATION_ID) p.correlationId = r.shortstr();
+  if (flags & F_REPLY_TO) p.replyTo = r.shortstr();
+  if (flags & F_EXPIRATION) p.expiration = r.shortstr();
+  if (flags & F_MESSAGE_ID) p.messageId = r.shortstr();
+  if (flags & F_TIMESTAMP) p.timestamp = r.timestamp();
+  if (flags & F_TYPE) p.type = r.shortstr();
+  if (flags & F_USER_ID) p.userId = r.shortstr();
+  if (flags & F_APP_ID) p.appId = r.shortstr();
+  if (flags & F_CLUSTER_ID) p.clusterId = r.shortstr();
+  return { classId, bodySize, properties: p };
+}
+
+function octet(v: number, field: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 255) throw new EncodeError(field, `expected an integer 0..255, got ${v}`);
+  return v;
+}
+
+/**
+ * Encode a content-header payload (class, weight, body size, flags, properties) at the writer's
+ * position. Only the properties that are set (not undefined/null) are written.
+ */
+export function encodeContentHeader(w: Writer, bodySize: number, p: MessageProperties | undefined): void {
+  w.ensure(14);
+  const b = w.buf;
+  let pos = w.pos;
+  b.writeUInt16BE(BASIC_CLASS, pos);
+  b.writeUInt16BE(0, pos + 2);
+  const hi = Math.floor(bodySize / 0x100000000);
+  b.writeUInt32BE(hi, pos + 4);
+  b.writeUInt32BE(bodySize - hi * 0x100000000, pos + 8);
+  const flagsAt = pos + 12;
+  w.pos = pos + 14;
+  if (p === undefined) {
+    b.writeUInt16BE(0, flagsAt);
+    return;
+  }
+  let flags = 0;
+  if (p.contentType != null) {
+    flags |= F_CONTENT_TYPE;
+    w.shortstr(p.contentType, 'properties.contentType');
+  }
+  if (p.contentEncoding != null) {
+    flags |= F_CONTENT_ENCODING;
+    w.shortstr(p.contentEncoding, 'properties.contentEncoding');
+  }
+  if (p.headers != null) {
+    flags |= F_HEADERS;
+    w.table(p.headers, 'properties.headers');
+  }
+  if (p.deliveryMode != null) {
+    flags |= F_DELIVERY_MODE;
+    w.u8(octet(p.deliveryMode, 'properties.deliveryMode'));
+  }
+  if (p.priority != null) {
+    flags |= F_PRIORITY;
+    w.u8(octet(p.priority, 'properties.priority'));
+  }
+  if (p.correlationId != null) {
+    flags |= F_CORRELATION_ID;
+    w.shortstr(p.correlationId, 'properties.correlationId');
+  }
+  if (p.replyTo != null) {
+    flags |= F_REPLY_TO;
+    w.shortstr(p.replyTo, 'properties.replyTo');
+  }
+  if (p.expiration != null) {
+    flags |= F_EXPIRATION;
+    w.shortstr(p.expiration, 'properties.expiration');
+  }
+  if (p.messageId != null) {
+    flags |= F_MESSAGE_ID;
+    w.shortstr(p.messageId, 'properties.messageId');
+  }
+  if (p.timestamp != null) {
+    flags |= F_TIMESTAMP;
+    w.timestamp(p.timestamp);
+  }
+  if (p.type != null) {
+    flags |= F_TYPE;
+    w.shortstr(p.type, 'properties.type');
+  }
+  if (p.userId != null) {
+    flags |= F_USER_ID;
+    w.shortstr(p.userId, 'properties.userId');
+  }
+  if (p.appId != null) {
+    flags |= F_APP_ID;
+    w.shortstr(p.appId, 'properties.appId');
+  }
+  if (p.clusterId != null) {
+    flags |= F_CLUSTER_ID;
+    w.shortstr(p.clusterId, 'properties.clusterId');
+  }
+  // The writer may have grown (reallocated) while writing properties.
+  w.buf.writeUInt16BE(flags, flagsAt);
+}
