@@ -31,7 +31,11 @@ export type SaslMechanism = 'PLAIN' | 'AMQPLAIN' | 'EXTERNAL';
 
 /** What a caller may give: every field optional; URL query options use the snake_case names. */
 export interface ConnectionOptionsInput {
-  /** One URL or several (tried in order, or shuffled with `shuffleUrls`). */
+  /**
+   * One URL or several (tried in order, or shuffled with `shuffleUrls`). Each URL gives its own endpoint (host, port,
+   * credentials, vhost, TLS options); connection-level query options (heartbeat, frame_max, ...) are taken from the
+   * FIRST URL only. The other fields of this object override what the URLs say. Rules: `url.ts`.
+   */
   url?: string | string[];
   protocol?: 'amqp' | 'amqps';
   host?: string;
@@ -69,7 +73,7 @@ export interface ConnectionOptionsInput {
   keepAlive?: boolean;
   /** Shuffle the URL list before trying. Default false. */
   shuffleUrls?: boolean;
-  /** SASL mechanisms we allow, in order of preference. Default PLAIN, AMQPLAIN (EXTERNAL when a client cert is given). */
+  /** SASL mechanisms we allow, in order of preference. Default PLAIN, AMQPLAIN; EXTERNAL only when listed here. */
   mechanisms?: SaslMechanism[];
   /** Largest message body accepted from the broker, bytes. Default 128 MiB. */
   maxMessageSize?: number;

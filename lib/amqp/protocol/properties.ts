@@ -65,8 +65,9 @@ export class DecodedProperties implements MessageProperties {
   get headers(): FieldTable | undefined {
     if (this.rawHeaders !== undefined) {
       const raw = this.rawHeaders;
-      this.rawHeaders = undefined;
+      // Clear the raw bytes only once decoded: malformed headers throw on every read, never vanish.
       this.decodedHeaders = new Reader(raw).tableBody(0, raw.length);
+      this.rawHeaders = undefined;
     }
     return this.decodedHeaders;
   }

@@ -103,7 +103,10 @@ export class Reader {
     const out: FieldTable = {};
     while (this.pos < end) {
       const key = this.shortstr();
-      out[key] = this.value();
+      // A peer-sent `__proto__` key is data: plain assignment would replace the table's prototype.
+      if (key === '__proto__') {
+        Object.defineProperty(out, key, { value: this.value(), enumerable: true, writable: true, configurable: true });
+      } else out[key] = this.value();
     }
     this.end = savedEnd;
     this.depth--;

@@ -1,0 +1,704 @@
+import { EventEmitter } from 'node:events';
+import type { AmqpConnection } from './connection';
+import { Confirms } from './confirms';
+import { ConsumerStream, type Consumer, type ConsumeOptions, type ConsumerEntry, type MessageHandler } from './consumer';
+import {
+  AmqpError,
+  ChannelError,
+  ClosedError,
+  EncodeError,
+  NackError,
+  ProtocolError,
+  ReplyCode,
+  TimeoutError,
+  UnroutableError,
+  type ReturnedMessage,
+} from './errors';
+import type { Message, MessageFields, PublishOptions } from './message';
+import { ContentAssembler } from './protocol/content-assembler';
+import type { FieldTable } from './protocol/field-table';
+import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from './protocol/frame-parser';
+import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
+import type { MessageProperties } from './protocol/properties';
+import { Reader } from './protocol/reader';
+import { BASIC_DELIVER, decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol/spec.generated';
+
+export interface ExchangeOptions {
+  /** Default true. */
+  durable?: boolean;
+  autoDelete?: boolean;
+  internal?: boolean;
+  /** Only check that the exchange exists (404 otherwise). */
+  passive?: boolean;
+  noWait?: boolean;
+  arguments?: FieldTable;
+  timeout?: number;
+}
+
+export interface QueueOptions {
+  /** Default true for named queues, false for server-named ones. */
+  durable?: boolean;
+  exclusive?: boolean;
+  autoDelete?: boolean;
+  passive?: boolean;
+  noWait?: boolean;
+  arguments?: FieldTable;
+  timeout?: number;
+}
+
+export interface QueueDeclareResult {
+  queue: string;
+  messageCount: number;
+  consumerCount: number;
+}
+
+export interface OperationOptions {
+  noWait?: boolean;
+  arguments?: FieldTable;
+  /** Milliseconds; default from the connection's operationTimeout. */
+  timeout?: number;
+}
+
+export type ChannelEvents = {
+  /** The channel ended. `error` is undefined after an application `close()`. */
+  close: [error: AmqpError | undefined];
+  /** A basic.return (mandatory/immediate publish nobody took). */
+  return: [message: ReturnedMessage];
+  /** The broker cancelled a consumer. */
+  cancel: [consumerTag: string];
+  /** channel.flow from the broker. */
+  flow: [active: boolean];
+  /** A consumer callback threw or rejected. */
+  consumerError: [error: unknown, message: Message];
+};
+
+interface Rpc {
+  name: MethodName;
+  replies: readonly string[];
+  frame: Buffer;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  timer?: NodeJS.Timeout;
+  /** Runs synchronously when the reply is read, before any later frame (e.g. register a consumer). */
+  onReply?: (m: DecodedMethod) => unknown;
+}
+
+type ContentMethod =
+  | { kind: 'deliver'; args: MethodArgs['basic.deliver'] }
+  | { kind: 'get-ok'; args: MethodArgs['basic.get-ok'] }
+  | { kind: 'return'; args: MethodArgs['basic.return'] };
+
+interface MandatoryPublish {
+  tag: number;
+  exchange: string;
+  routingKey: string;
+}
+
+const RESOLVED = Promise.resolve();
+const deliverReader = new Reader(Buffer.alloc(0));
+
+/**
+ * One AMQP channel: every 0-9-1 channel method, publisher confirms, returns and consumers.
+ * Synchronous methods go out one at a time and are matched to their replies in order; a broker
+ * channel error closes this channel only and rejects everything pending on it with a ChannelError.
+ */
+export class Channel extends EventEmitter<ChannelEvents> {
+  private readonly rpcs: Rpc[] = [];
+  private readonly assembler: ContentAssembler<ContentMethod>;
+  private readonly consumers = new Map<string, ConsumerEntry>();
+  private confirms: Confirms | null = null;
+  private mandatory: MandatoryPublish[] = [];
+  private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
+  private closeError: AmqpError | undefined;
+  private closeOk: (() => void) | null = null;
+  private idleWaiters: Array<() => void> = [];
+
+  /** @internal created by AmqpConnection.channel() */
+  constructor(
+    readonly connection: AmqpConnection,
+    readonly id: number,
+  ) {
+    super();
+    this.assembler = new ContentAssembler(connection.options.maxMessageSize);
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Why the channel ended (undefined while open or after an application close). */
+  get closeReason(): AmqpError | undefined {
+    return this.closeError;
+  }
+
+  get confirmMode(): boolean {
+    return this.confirms !== null;
+  }
+
+  /** Publishes sent in confirm mode and not yet acked or nacked. */
+  get unconfirmedCount(): number {
+    return this.confirms?.unconfirmed ?? 0;
+  }
+
+  /** @internal */
+  async open(): Promise<void> {
+    await this.call('channel.open', {}, ['channel.open-ok']);
+    this.state = 'open';
+  }
+
+  // ---- exchanges ----
+
+  async exchangeDeclare(exchange: string, type: string, options: ExchangeOptions = {}): Promise<void> {
+    const args = {
+      exchange,
+      type,
+      passive: options.passive ?? false,
+      durable: options.durable ?? true,
+      autoDelete: options.autoDelete ?? false,
+      internal: options.internal ?? false,
+      noWait: options.noWait ?? false,
+      arguments: options.arguments ?? {},
+    };
+    await this.callOrSend('exchange.declare', args, 'exchange.declare-ok', options.timeout);
+  }
+
+  async exchangeDelete(exchange: string, options: { ifUnused?: boolean; noWait?: boolean; timeout?: number } = {}): Promise<void> {
+    const args = { exchange, ifUnused: options.ifUnused ?? false, noWait: options.noWait ?? false };
+    await this.callOrSend('exchange.delete', args, 'exchange.delete-ok', options.timeout);
+  }
+
+  /** Exchange-to-exchange binding (RabbitMQ extension): messages flow from `source` to `destination`. */
+  async exchangeBind(destination: string, source: string, routingKey = '', options: OperationOptions = {}): Promise<void> {
+    const args = { destination, source, routingKey, noWait: options.noWait ?? false, arguments: options.arguments ?? {} };
+    await this.callOrSend('exchange.bind', args, 'exchange.bind-ok', options.timeout);
+  }
+
+  async exchangeUnbind(destination: string, source: string, routingKey = '', options: OperationOptions = {}): Promise<void> {
+    const args = { destination, source, routingKey, noWait: options.noWait ?? false, arguments: options.arguments ?? {} };
+    await this.callOrSend('exchange.unbind', args, 'exchange.unbind-ok', options.timeout);
+  }
+
+  // ---- queues ----
+
+  /** Declare a queue; `''` asks the broker for a generated name (returned in `queue`). */
+  async queueDeclare(queue = '', options: QueueOptions = {}): Promise<QueueDeclareResult> {
+    const args = {
+      queue,
+      passive: options.passive ?? false,
+      durable: options.durable ?? queue !== '',
+      exclusive: options.exclusive ?? false,
+      autoDelete: options.autoDelete ?? false,
+      noWait: options.noWait ?? false,
+      arguments: options.arguments ?? {},
+    };
+    const reply = await this.callOrSend('queue.declare', args, 'queue.declare-ok', options.timeout);
+    if (!reply) return { queue, messageCount: 0, consumerCount: 0 };
+    return reply as QueueDeclareResult;
+  }
+
+  async queueBind(queue: string, exchange: string, routingKey = '', options: OperationOptions = {}): Promise<void> {
+    const args = { queue, exchange, routingKey, noWait: options.noWait ?? false, arguments: options.arguments ?? {} };
+    await this.callOrSend('queue.bind', args, 'queue.bind-ok', options.timeout);
+  }
+
+  async queueUnbind(queue: string, exchange: string, routingKey = '', options: Omit<OperationOptions, 'noWait'> = {}): Promise<void> {
+    await this.call('queue.unbind', { queue, exchange, routingKey, arguments: options.arguments ?? {} }, ['queue.unbind-ok'], options.timeout);
+  }
+
+  /** Remove all ready messages; resolves with how many were purged. */
+  async queuePurge(queue: string, options: { noWait?: boolean; timeout?: number } = {}): Promise<{ messageCount: number }> {
+    const reply = await this.callOrSend('queue.purge', { queue, noWait: options.noWait ?? false }, 'queue.purge-ok', options.timeout);
+    return (reply as { messageCount: number } | undefined) ?? { messageCount: 0 };
+  }
+
+  async queueDelete(
+    queue: string,
+    options: { ifUnused?: boolean; ifEmpty?: boolean; noWait?: boolean; timeout?: number } = {},
+  ): Promise<{ messageCount: number }> {
+    const args = { queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: options.noWait ?? false };
+    const reply = await this.callOrSend('queue.delete', args, 'queue.delete-ok', options.timeout);
+    return (reply as { messageCount: number } | undefined) ?? { messageCount: 0 };
+  }
+
+  // ---- basic ----
+
+  /** Prefetch: at most `prefetchCount` unacked messages per consumer (or per channel with `global`). */
+  async qos(prefetchCount: number, global = false, options: { prefetchSize?: number; timeout?: number } = {}): Promise<void> {
+    if (!Number.isInteger(prefetchCount) || prefetchCount < 0 || prefetchCount > 65535) {
+      throw new EncodeError('prefetchCount', `expected an integer 0..65535, got ${prefetchCount}`);
+    }
+    await this.call('basic.qos', { prefetchSize: options.prefetchSize ?? 0, prefetchCount, global }, ['basic.qos-ok'], options.timeout);
+  }
+
+  /**
+   * Start a consumer. With a handler: resolves with the Consumer once the broker confirms it.
+   * Without one: returns a ConsumerStream to use with `for await`.
+   */
+  consume(queue: string, handler: MessageHandler, options?: ConsumeOptions): Promise<Consumer>;
+  consume(queue: string, options?: ConsumeOptions): ConsumerStream;
+  consume(
+    queue: string,
+    handlerOrOptions?: MessageHandler | ConsumeOptions,
+    maybeOptions: ConsumeOptions = {},
+  ): Promise<Consumer> | ConsumerStream {
+    if (typeof handlerOrOptions === 'function') {
+      const handler = handlerOrOptions;
+      const options = maybeOptions;
+      return this.startConsumer(queue, options, {
+        queue,
+        deliver: (m) => this.runHandler(handler, m),
+        cancelledByServer: () => undefined,
+        ended: () => undefined,
+      });
+    }
+    const options = handlerOrOptions ?? {};
+    return new ConsumerStream((entry) => this.startConsumer(queue, options, entry), queue);
+  }
+
+  async cancel(consumerTag: string, options: { noWait?: boolean; timeout?: number } = {}): Promise<void> {
+    if (options.noWait) {
+      this.sendNow('basic.cancel', { consumerTag, noWait: true });
+      this.consumers.delete(consumerTag);
+      return;
+    }
+    await this.call('basic.cancel', { consumerTag, noWait: false }, ['basic.cancel-ok'], options.timeout, (m) => {
+      if (m.name === 'basic.cancel-ok') this.consumers.delete(m.args.consumerTag);
+    });
+  }
+
+  /** Fetch one message, or null when the queue is empty. */
+  async get(queue: string, options: { noAck?: boolean; timeout?: number } = {}): Promise<Message | null> {
+    // get-ok settles when its content is complete (onContent); get-empty settles here with null.
+    const reply = await this.call('basic.get', { queue, noAck: options.noAck ?? false }, ['basic.get-ok', 'basic.get-empty'], options.timeout, () => null);
+    return (reply as Message | undefined) ?? null;
+  }
+
+  /**
+   * Publish a message. In confirm mode the promise resolves when the broker acks it and rejects
+   * with NackError (nack), UnroutableError (mandatory and returned) or ChannelError/ConnectionError
+   * (closed before confirm). Without confirms it resolves once written, waiting for the socket to
+   * drain when its buffer is full — await it and a publishing loop stays memory-bounded.
+   */
+  publish(exchange: string, routingKey: string, body: Buffer | Uint8Array | string, options?: PublishOptions): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(this.closedError());
+    const blocked = this.connection.waitUntilUnblocked();
+    if (blocked) return blocked.then(() => this.publish(exchange, routingKey, body, options));
+    let content: Buffer;
+    if (Buffer.isBuffer(body)) content = body;
+    else if (typeof body === 'string') content = Buffer.from(body, 'utf8');
+    else if (body instanceof Uint8Array) content = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    else return Promise.reject(new EncodeError('body', `expected a Buffer, Uint8Array or string, got ${typeof body}`));
+
+    let props: MessageProperties | undefined = options;
+    if (options?.persistent && options.deliveryMode == null) props = { ...options, deliveryMode: 2 };
+    const mandatory = options?.mandatory ?? false;
+    let frames: Buffer | Buffer[];
+    try {
+      frames = this.connection.encoder.publish(this.id, exchange, routingKey, mandatory, options?.immediate ?? false, props, content);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const confirms = this.confirms;
+    if (confirms === null) {
+      return this.connection.send(frames) ? this.connection.waitForDrain() : RESOLVED;
+    }
+    return new Promise<void>((resolve, reject) => {
+      const tag = confirms.add({ resolve, reject });
+      if (mandatory) this.mandatory.push({ tag, exchange, routingKey });
+      this.connection.send(frames);
+    });
+  }
+
+  /** Acknowledge a message (or, with `multiple`, every unacked one up to it). */
+  ack(message: Message | number, multiple = false): void {
+    this.sendNow('basic.ack', { deliveryTag: tagOf(message), multiple });
+  }
+
+  /** Negative acknowledgement (RabbitMQ extension); `requeue` defaults to true. */
+  nack(message: Message | number, multiple = false, requeue = true): void {
+    this.sendNow('basic.nack', { deliveryTag: tagOf(message), multiple, requeue });
+  }
+
+  reject(message: Message | number, requeue = true): void {
+    this.sendNow('basic.reject', { deliveryTag: tagOf(message), requeue });
+  }
+
+  /** Redeliver every unacked message on this channel. */
+  async recover(requeue = true, options: { timeout?: number } = {}): Promise<void> {
+    await this.call('basic.recover', { requeue }, ['basic.recover-ok'], options.timeout);
+  }
+
+  /** Deprecated asynchronous form of recover. */
+  recoverAsync(requeue = true): void {
+    this.sendNow('basic.recover-async', { requeue });
+  }
+
+  /** Enter publisher-confirm mode: every later publish resolves on the broker's ack. */
+  async confirmSelect(options: { noWait?: boolean; timeout?: number } = {}): Promise<void> {
+    if (this.confirms) return;
+    this.confirms = new Confirms();
+    try {
+      // The spec spells this one field `nowait`.
+      if (options.noWait) this.sendNow('confirm.select', { nowait: true });
+      else await this.call('confirm.select', { nowait: false }, ['confirm.select-ok'], options.timeout);
+    } catch (err) {
+      this.confirms = null;
+      throw err;
+    }
+  }
+
+  async txSelect(options: { timeout?: number } = {}): Promise<void> {
+    await this.call('tx.select', {}, ['tx.select-ok'], options.timeout);
+  }
+  async txCommit(options: { timeout?: number } = {}): Promise<void> {
+    await this.call('tx.commit', {}, ['tx.commit-ok'], options.timeout);
+  }
+  async txRollback(options: { timeout?: number } = {}): Promise<void> {
+    await this.call('tx.rollback', {}, ['tx.rollback-ok'], options.timeout);
+  }
+
+  /** Ask the broker to pause (false) or resume (true) deliveries to this channel. Resolves with the broker's answer. */
+  async flow(active: boolean, options: { timeout?: number } = {}): Promise<boolean> {
+    const reply = await this.call('channel.flow', { active }, ['channel.flow-ok'], options.timeout);
+    return (reply as { active: boolean }).active;
+  }
+
+  /** Resolves when no synchronous method or confirm is pending on this channel. */
+  settle(): Promise<void> {
+    if (this.isIdle()) return RESOLVED;
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Graceful close: let pending operations and confirms settle, then channel.close → close-ok. */
+  async close(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    await this.settle();
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    const done = new Promise<void>((resolve) => (this.closeOk = resolve));
+    this.connection.sendMethod(this.id, 'channel.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
+    const ms = this.connection.options.operationTimeoutMs;
+    const timer = setTimeout(() => this.closeOk?.(), ms);
+    await done;
+    clearTimeout(timer);
+    this.ended(undefined);
+  }
+
+  // ---- frames in (from the connection) ----
+
+  /** @internal */
+  onFrame(type: number, payload: Buffer): void {
+    if (type === FRAME_METHOD) {
+      if (this.assembler.busy) throw new ProtocolError('method frame while content was expected', ReplyCode.UNEXPECTED_FRAME);
+      if (payload.length >= 4 && payload.readUInt32BE(0) === BASIC_DELIVER) {
+        // Hot path: decode basic.deliver directly; its fields object becomes the message's `fields`.
+        const args = decodeBasicDeliver(deliverReader.reset(payload, 4, payload.length));
+        this.assembler.start({ kind: 'deliver', args });
+        return;
+      }
+      this.onMethod(decodeMethod(payload));
+      return;
+    }
+    const done = type === FRAME_HEADER ? this.assembler.header(payload) : type === FRAME_BODY ? this.assembler.bodyFrame(payload) : null;
+    if (done) this.onContent(done.method, { body: done.body, properties: done.properties, fields: done.method.args as MessageFields });
+  }
+
+  private onContent(method: ContentMethod, message: Message): void {
+    if (this.state === 'closed') return;
+    switch (method.kind) {
+      case 'deliver': {
+        const entry = this.consumers.get(method.args.consumerTag);
+        if (entry) entry.deliver(message);
+        else {
+          this.connection.logger.warn(`delivery for unknown consumer ${method.args.consumerTag} on channel ${this.id}: requeued`);
+          this.nack(method.args.deliveryTag, false, true);
+        }
+        return;
+      }
+      case 'get-ok':
+        this.settleRpc(message);
+        return;
+      case 'return': {
+        const a = method.args;
+        const returned: ReturnedMessage = {
+          replyCode: a.replyCode,
+          replyText: a.replyText,
+          exchange: a.exchange,
+          routingKey: a.routingKey,
+          body: message.body,
+          properties: message.properties.toJSON() as Record<string, unknown>,
+        };
+        this.matchReturn(returned);
+        this.emit('return', returned);
+        return;
+      }
+    }
+  }
+
+  private onMethod(m: DecodedMethod): void {
+    switch (m.name) {
+      case 'basic.get-ok':
+        this.assembler.start({ kind: 'get-ok', args: m.args });
+        return;
+      case 'basic.return':
+        this.assembler.start({ kind: 'return', args: m.args });
+        return;
+      case 'basic.ack':
+        this.confirms?.ack(m.args.deliveryTag, m.args.multiple);
+        this.pruneMandatory();
+        this.checkIdle();
+        return;
+      case 'basic.nack':
+        this.confirms?.nack(m.args.deliveryTag, m.args.multiple, (tag) => new NackError(tag));
+        this.pruneMandatory();
+        this.checkIdle();
+        return;
+      case 'basic.cancel': {
+        // Consumer cancel notification: the queue went away.
+        const tag = m.args.consumerTag;
+        const entry = this.consumers.get(tag);
+        this.consumers.delete(tag);
+        if (!m.args.noWait) this.connection.sendMethod(this.id, 'basic.cancel-ok', { consumerTag: tag });
+        entry?.cancelledByServer();
+        this.emit('cancel', tag);
+        return;
+      }
+      case 'channel.flow':
+        this.connection.sendMethod(this.id, 'channel.flow-ok', { active: m.args.active });
+        this.emit('flow', m.args.active);
+        return;
+      case 'channel.close': {
+        this.connection.sendMethod(this.id, 'channel.close-ok', {});
+        const { replyCode, replyText, classId, methodId } = m.args;
+        const failed = classId ? { classId, methodId, methodName: methodName(classId, methodId) } : undefined;
+        const err = new ChannelError(
+          `channel ${this.id} closed by the broker: ${replyCode} ${replyText}`,
+          replyCode,
+          replyText,
+          failed,
+        );
+        this.ended(err);
+        return;
+      }
+      case 'channel.close-ok':
+        if (this.closeOk) this.closeOk();
+        else this.release();
+        return;
+      default:
+        if (this.rpcs.length > 0 && this.rpcs[0].replies.includes(m.name)) {
+          const rpc = this.rpcs[0];
+          const value = rpc.onReply ? rpc.onReply(m) : m.args;
+          this.settleRpc(value);
+          return;
+        }
+        throw new ProtocolError(`unexpected ${m.name} on channel ${this.id}`, ReplyCode.COMMAND_INVALID);
+    }
+  }
+
+  /** @internal The connection ended: everything pending fails with its reason. */
+  connectionClosed(err: AmqpError): void {
+    this.ended(err, false);
+  }
+
+  // ---- internals ----
+
+  private startConsumer(queue: string, options: ConsumeOptions, entry: ConsumerEntry): Promise<Consumer> {
+    const args = {
+      queue,
+      consumerTag: options.consumerTag ?? '',
+      noLocal: options.noLocal ?? false,
+      noAck: options.noAck ?? false,
+      exclusive: options.exclusive ?? false,
+      noWait: options.noWait ?? false,
+      arguments: options.priority === undefined ? (options.arguments ?? {}) : { ...options.arguments, 'x-priority': options.priority },
+    };
+    const withCancel: ConsumerEntry = {
+      ...entry,
+      cancelledByServer: () => {
+        options.onCancel?.(consumer.consumerTag);
+        entry.cancelledByServer();
+      },
+    };
+    const consumer = {
+      consumerTag: args.consumerTag,
+      queue,
+      cancel: () => this.cancel(consumer.consumerTag),
+    };
+    if (args.noWait) {
+      if (!args.consumerTag) return Promise.reject(new EncodeError('consumerTag', 'noWait consumers need their own consumerTag'));
+      this.consumers.set(args.consumerTag, withCancel);
+      this.sendNow('basic.consume', args);
+      return Promise.resolve(consumer);
+    }
+    return this.call('basic.consume', args, ['basic.consume-ok'], undefined, (m) => {
+      // Register before any later frame is read: deliveries may follow consume-ok in the same chunk.
+      if (m.name === 'basic.consume-ok') {
+        consumer.consumerTag = m.args.consumerTag;
+        this.consumers.set(m.args.consumerTag, withCancel);
+      }
+      return consumer;
+    }) as Promise<Consumer>;
+  }
+
+  private runHandler(handler: MessageHandler, message: Message): void {
+    try {
+      const r = handler(message);
+      if (r && typeof (r as Promise<void>).then === 'function') {
+        (r as Promise<void>).then(undefined, (err: unknown) => this.reportConsumerError(err, message));
+      }
+    } catch (err) {
+      this.reportConsumerError(err, message);
+    }
+  }
+
+  private reportConsumerError(err: unknown, message: Message): void {
+    if (this.listenerCount('consumerError') > 0) this.emit('consumerError', err, message);
+    else {
+      this.connection.logger.error(
+        `consumer handler failed on channel ${this.id} (routing key '${message.fields.routingKey}', delivery tag ${message.fields.deliveryTag}): ${
+          err instanceof Error ? err.stack : String(err)
+        }`,
+      );
+    }
+  }
+
+  /** A synchronous method, or its no-wait form when the caller asked for it. */
+  private async callOrSend<N extends MethodName>(
+    name: N,
+    args: MethodArgs[N] & { noWait: boolean },
+    reply: MethodName,
+    timeout?: number,
+  ): Promise<unknown> {
+    if (args.noWait) {
+      this.sendNow(name, args);
+      return undefined;
+    }
+    return this.call(name, args, [reply], timeout);
+  }
+
+  /** Send a method now (asynchronous methods and no-wait forms). */
+  private sendNow<N extends MethodName>(name: N, args: MethodArgs[N]): void {
+    if (this.state === 'closed' || this.state === 'closing') throw this.closedError();
+    this.connection.sendMethod(this.id, name, args);
+  }
+
+  /**
+   * Queue a synchronous method. Only the head of the queue is on the wire; its reply sends the next.
+   * A timeout rejects with TimeoutError naming the method and closes the channel: once a reply is
+   * missing, later replies can no longer be matched to their requests.
+   */
+  private call<N extends MethodName>(
+    name: N,
+    args: MethodArgs[N],
+    replies: readonly MethodName[],
+    timeout?: number,
+    onReply?: (m: DecodedMethod) => unknown,
+  ): Promise<unknown> {
+    if (this.state === 'closed' || this.state === 'closing') return Promise.reject(this.closedError());
+    let frame: Buffer;
+    try {
+      frame = this.connection.encoder.method(this.id, name, args);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      const rpc: Rpc = { name, replies, frame, resolve, reject, onReply };
+      const ms = timeout ?? this.connection.options.operationTimeoutMs;
+      if (ms > 0) {
+        rpc.timer = setTimeout(() => this.timedOut(rpc, ms), ms);
+        rpc.timer.unref?.();
+      }
+      this.rpcs.push(rpc);
+      if (this.rpcs.length === 1) this.connection.send(frame);
+    });
+  }
+
+  private settleRpc(value: unknown): void {
+    const rpc = this.rpcs.shift();
+    if (!rpc) throw new ProtocolError(`unexpected reply on channel ${this.id}`, ReplyCode.COMMAND_INVALID);
+    clearTimeout(rpc.timer);
+    rpc.resolve(value);
+    const next = this.rpcs[0];
+    if (next) this.connection.send(next.frame);
+    this.checkIdle();
+  }
+
+  private timedOut(rpc: Rpc, ms: number): void {
+    const err = new TimeoutError(`${rpc.name} on channel ${this.id} got no reply within ${ms} ms`, rpc.name, ms);
+    rpc.reject(err);
+    this.rpcs.splice(this.rpcs.indexOf(rpc), 1);
+    // The request/response sequence can no longer be trusted: close the channel.
+    if (this.state === 'open' || this.state === 'opening') {
+      this.connection.sendMethod(this.id, 'channel.close', { replyCode: 200, replyText: 'request timed out', classId: 0, methodId: 0 });
+      this.ended(err, true);
+    }
+  }
+
+  /** Pair a basic.return with the oldest pending mandatory publish to the same exchange and key. */
+  private matchReturn(returned: ReturnedMessage): void {
+    if (!this.confirms) return;
+    for (const p of this.mandatory) {
+      const pending = this.confirms.get(p.tag);
+      if (pending && !pending.returned && p.exchange === returned.exchange && p.routingKey === returned.routingKey) {
+        pending.returned = new UnroutableError(returned);
+        return;
+      }
+    }
+  }
+
+  private pruneMandatory(): void {
+    const confirms = this.confirms;
+    if (!confirms || this.mandatory.length === 0) return;
+    let i = 0;
+    while (i < this.mandatory.length && confirms.get(this.mandatory[i].tag) === null) i++;
+    if (i > 0) this.mandatory.splice(0, i);
+  }
+
+  private isIdle(): boolean {
+    return this.rpcs.length === 0 && (this.confirms?.unconfirmed ?? 0) === 0;
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private closedError(): AmqpError {
+    return this.closeError ?? new ClosedError(`channel ${this.id} is closed`);
+  }
+
+  /**
+   * The channel is finished: reject pending calls and confirms, end consumers, emit `close`.
+   * `awaitCloseOk`: keep the channel number reserved until the broker's close-ok arrives.
+   */
+  private ended(err: AmqpError | undefined, awaitCloseOk = false): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeError = err;
+    const failure = err ?? new ClosedError(`channel ${this.id} is closed`);
+    for (const rpc of this.rpcs.splice(0)) {
+      clearTimeout(rpc.timer);
+      rpc.reject(failure);
+    }
+    this.confirms?.failAll(failure);
+    this.mandatory = [];
+    this.assembler.reset();
+    for (const entry of this.consumers.values()) entry.ended(failure);
+    this.consumers.clear();
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+    if (!awaitCloseOk) this.release();
+    this.emit('close', err);
+  }
+
+  private release(): void {
+    this.connection.releaseChannel(this.id);
+  }
+}
+
+function tagOf(message: Message | number): number {
+  return typeof message === 'number' ? message : message.fields.deliveryTag;
+}

@@ -1,0 +1,87 @@
+import type { AmqpError } from './errors';
+
+interface Pending {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  /** Set when a basic.return matched this publish: the ack that follows settles it as unroutable. */
+  returned?: Error;
+}
+
+/**
+ * Publisher-confirm bookkeeping for one channel. Delivery tags are sequential from 1, so pending
+ * publishes live in a deque indexed by `tag - base`: O(1) to add, settle one, or settle a
+ * `multiple` range; out-of-order single acks leave holes that the base skips over.
+ */
+export class Confirms {
+  private next = 1;
+  private base = 1;
+  private slots: Array<Pending | null> = [];
+  private head = 0;
+  private count = 0;
+
+  /** Tag the next publish will carry. */
+  get nextTag(): number {
+    return this.next;
+  }
+
+  get unconfirmed(): number {
+    return this.count;
+  }
+
+  /** Register a publish; returns its delivery tag. */
+  add(entry: Pending): number {
+    this.slots.push(entry);
+    this.count++;
+    return this.next++;
+  }
+
+  /** Look up a pending publish (to mark it returned). */
+  get(tag: number): Pending | null {
+    const i = this.head + (tag - this.base);
+    return i >= this.head && i < this.slots.length ? this.slots[i] : null;
+  }
+
+  ack(tag: number, multiple: boolean): void {
+    this.settle(tag, multiple, null);
+  }
+
+  nack(tag: number, multiple: boolean, makeError: (tag: number) => Error): void {
+    this.settle(tag, multiple, makeError);
+  }
+
+  /** Reject everything still pending (channel or connection closed). */
+  failAll(err: AmqpError): void {
+    const slots = this.slots;
+    for (let i = this.head; i < slots.length; i++) slots[i]?.reject(err);
+    this.slots = [];
+    this.head = 0;
+    this.base = this.next;
+    this.count = 0;
+  }
+
+  private settle(tag: number, multiple: boolean, makeError: ((tag: number) => Error) | null): void {
+    const slots = this.slots;
+    const last = this.head + (tag - this.base);
+    if (last >= slots.length) return; // a tag we never issued: ignore rather than throw on the read path
+    const first = multiple ? this.head : last;
+    for (let i = Math.max(first, this.head); i <= last; i++) {
+      const p = slots[i];
+      if (!p) continue;
+      slots[i] = null;
+      this.count--;
+      const t = this.base + (i - this.head);
+      if (makeError) p.reject(makeError(t));
+      else if (p.returned) p.reject(p.returned);
+      else p.resolve();
+    }
+    // Advance past settled slots; compact now and then so the array does not grow forever.
+    while (this.head < slots.length && slots[this.head] === null) {
+      this.head++;
+      this.base++;
+    }
+    if (this.head > 1024 && this.head * 2 > slots.length) {
+      this.slots = slots.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

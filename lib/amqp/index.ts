@@ -1,0 +1,17 @@
+export * from './errors';
+export * from './options';
+export { AmqpConnection, type ConnectOptions, type ConnectionEvents } from './connection';
+export {
+  Channel,
+  type ChannelEvents,
+  type ExchangeOptions,
+  type QueueOptions,
+  type QueueDeclareResult,
+  type OperationOptions,
+} from './channel';
+export { ConsumerStream, ConsumerCancelledError, type Consumer, type ConsumeOptions, type MessageHandler } from './consumer';
+export type { Message, MessageFields, PublishOptions } from './message';
+export type { Logger } from './logger';
+export { AmqpDecimal, type FieldTable, type FieldValue } from './protocol/field-table';
+export { DecodedProperties, type MessageProperties } from './protocol/properties';
+export { resolveConnectionOptions, parseAmqpUrl, redactUrl, describeEndpoint } from './url';

@@ -1,0 +1,68 @@
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { ConnectionLostError, TimeoutError } from './errors';
+import type { Endpoint } from './options';
+import { describeEndpoint } from './url';
+
+export interface SocketOptions {
+  connectionTimeoutMs: number;
+  noDelay: boolean;
+  keepAlive: boolean;
+}
+
+/**
+ * Open a TCP (or TLS, for amqps) socket to one endpoint. TCP_NODELAY is on by default: with Nagle's
+ * algorithm a small request waits for the peer's delayed ACK, which turns request/reply traffic
+ * into ~40 ms round trips.
+ */
+export function openSocket(endpoint: Endpoint, options: SocketOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    let socket: net.Socket;
+    const where = describeEndpoint(endpoint);
+    if (endpoint.protocol === 'amqps') {
+      const t = endpoint.tls ?? {};
+      socket = tls.connect({
+        host: endpoint.host,
+        port: endpoint.port,
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        passphrase: t.passphrase,
+        servername: t.servername ?? (net.isIP(endpoint.host) ? undefined : endpoint.host),
+        rejectUnauthorized: t.verify !== false,
+      });
+    } else {
+      socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: options.noDelay });
+    }
+    const connectedEvent = endpoint.protocol === 'amqps' ? 'secureConnect' : 'connect';
+    const timer = setTimeout(() => {
+      cleanup();
+      socket.destroy();
+      reject(
+        new TimeoutError(
+          `connecting to ${where} timed out after ${options.connectionTimeoutMs} ms`,
+          'connect',
+          options.connectionTimeoutMs,
+        ),
+      );
+    }, options.connectionTimeoutMs);
+    const onError = (err: Error): void => {
+      cleanup();
+      socket.destroy();
+      reject(new ConnectionLostError(`cannot connect to ${where}: ${err.message}`, { cause: err }));
+    };
+    const onConnect = (): void => {
+      cleanup();
+      socket.setNoDelay(options.noDelay);
+      socket.setKeepAlive(options.keepAlive, 10_000);
+      resolve(socket);
+    };
+    function cleanup(): void {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      socket.off(connectedEvent, onConnect);
+    }
+    socket.once('error', onError);
+    socket.once(connectedEvent, onConnect);
+  });
+}
