@@ -15,3 +15,16 @@ export type { Logger } from './logger';
 export { AmqpDecimal, type FieldTable, type FieldValue } from './protocol/field-table';
 export { DecodedProperties, type MessageProperties } from './protocol/properties';
 export { resolveConnectionOptions, parseAmqpUrl, redactUrl, describeEndpoint } from './url';
+export {
+  AmqpSession,
+  type SessionOptions,
+  type SessionMessage,
+  type SessionHandler,
+  type SessionConsumer,
+  type SessionConsumeOptions,
+  type SessionEvents,
+  type SessionRole,
+  type PublishBufferOptions,
+} from './session';
+export { ChannelPool, type ChannelPoolOptions } from './channel-pool';
+export { type BackoffOptions, backoffDelay } from './backoff';

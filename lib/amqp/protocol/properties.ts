@@ -171,7 +171,7 @@ function octet(v: number, field: string): number {
 export function encodeContentHeader(w: Writer, bodySize: number, p: MessageProperties | undefined): void {
   w.ensure(14);
   const b = w.buf;
-  let pos = w.pos;
+  const pos = w.pos;
   b.writeUInt16BE(BASIC_CLASS, pos);
   b.writeUInt16BE(0, pos + 2);
   const hi = Math.floor(bodySize / 0x100000000);

@@ -77,7 +77,8 @@ export class Writer {
     if (typeof s !== 'string') throw new EncodeError(field, `expected a string, got ${describe(s)}`);
     // utf8 takes at most 3 bytes per UTF-16 unit: reserve that, write, then check the real length.
     this.ensure(1 + s.length * 3);
-    const n = this.buf.write(s, this.pos + 1, 'utf8');
+    let n = writeShortAscii(this.buf, s, this.pos + 1);
+    if (n < 0) n = this.buf.write(s, this.pos + 1, 'utf8');
     if (n > 255) throw new EncodeError(field, `short string is ${n} bytes, the limit is 255`);
     this.buf[this.pos] = n;
     this.pos += 1 + n;
@@ -91,7 +92,8 @@ export class Writer {
     }
     if (typeof s !== 'string') throw new EncodeError(field, `expected a string, got ${describe(s)}`);
     this.ensure(4 + s.length * 3);
-    const n = this.buf.write(s, this.pos + 4, 'utf8');
+    let n = writeShortAscii(this.buf, s, this.pos + 4);
+    if (n < 0) n = this.buf.write(s, this.pos + 4, 'utf8');
     this.buf.writeUInt32BE(n, this.pos);
     this.pos += 4 + n;
   }
@@ -235,6 +237,29 @@ export class Writer {
     this.buf.writeDoubleBE(v, this.pos);
     this.pos += 8;
   }
+}
+
+/**
+ * Strings up to this many UTF-16 units are written by a JS loop when they are ASCII: a native
+ * `buf.write` costs ~60-70 ns whatever the length, the loop ~2-3 ns a character (measured on Node 20;
+ * bench/codec). Names, routing keys, content types, ids and header keys are nearly all this short.
+ */
+const ASCII_LOOP_MAX = 24;
+
+/**
+ * Write `s` at `pos` if it is short and pure ASCII (then UTF-8 and ASCII bytes coincide) and return
+ * the byte count; otherwise return -1 and leave it to `buf.write` (whatever was stored is overwritten).
+ * The caller has ensured room for `s.length` bytes at `pos`.
+ */
+function writeShortAscii(buf: Buffer, s: string, pos: number): number {
+  const n = s.length;
+  if (n > ASCII_LOOP_MAX) return -1;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    buf[pos + i] = c;
+  }
+  return n;
 }
 
 function describe(v: unknown): string {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (what `npm run bench` calls, after scripts/rabbitmq.sh has the broker up).
+#   BENCH_ONLY=client        run only these parts (comma list: codec,client,recovery,nest,...)
+#   BENCH_SCALE=0.1          scale message counts down, e.g. for a smoke run
+# Parts run in a fixed order (codec, client, recovery, nest, then any other bench/*/run.ts); absent ones are skipped.
+# Results land in bench/results/<part>.json; tables go to stdout.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+# The benchmark peers live in bench/'s own package so their peer ranges never clash with the root's.
+if [ ! -d bench/node_modules ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
+  echo "bench: installing bench/ dependencies" >&2
+  (cd bench && npm ci --no-audit --no-fund) || exit 1
+fi
+
+parts=(codec client recovery nest)
+for f in bench/*/run.ts; do
+  [ -f "$f" ] || continue
+  p=$(basename "$(dirname "$f")")
+  case " ${parts[*]} " in *" $p "*) ;; *) parts+=("$p") ;; esac
+done
+
+failed=()
+ran=0
+for part in "${parts[@]}"; do
+  if [ -n "${BENCH_ONLY:-}" ] && [[ ",${BENCH_ONLY// /}," != *",${part},"* ]]; then continue; fi
+  script="bench/${part}/run.ts"
+  if [ ! -f "$script" ]; then
+    [ -n "${BENCH_ONLY:-}" ] && echo "bench: no ${script}, skipped" >&2
+    continue
+  fi
+  echo "== bench/${part} (BENCH_SCALE=${BENCH_SCALE:-1}) =="
+  ran=$((ran + 1))
+  node -r @swc-node/register "$script" || failed+=("$part")
+done
+
+if [ "$ran" -eq 0 ]; then
+  echo "bench: nothing to run (BENCH_ONLY=${BENCH_ONLY:-})" >&2
+  exit 1
+fi
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "bench: failed: ${failed[*]}" >&2
+  exit 1
+fi
