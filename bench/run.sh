@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # The benchmark peers live in bench/'s own package so their peer ranges never clash with the root's.
 if [ ! -d bench/node_modules ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
   echo "bench: installing bench/ dependencies" >&2
-  (cd bench && npm ci --no-audit --no-fund) || exit 1
+  (cd bench && npm install --no-audit --no-fund) || exit 1
 fi
 
 parts=(codec client recovery nest)

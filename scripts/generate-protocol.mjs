@@ -71,7 +71,14 @@ function addRabbitExtensions(spec) {
   const connection = spec.classes.find((c) => c.name === 'connection');
   const has = (n) => connection.methods.some((m) => m.name === n);
   const extra = [
-    { name: 'blocked', index: 60, synchronous: false, content: false, responses: [], fields: [{ name: 'reason', type: 'shortstr', reserved: false }] },
+    {
+      name: 'blocked',
+      index: 60,
+      synchronous: false,
+      content: false,
+      responses: [],
+      fields: [{ name: 'reason', type: 'shortstr', reserved: false }],
+    },
     { name: 'unblocked', index: 61, synchronous: false, content: false, responses: [], fields: [] },
     {
       name: 'update-secret',
@@ -106,27 +113,6 @@ const TS_TYPE = {
   table: 'FieldTable',
   timestamp: 'Date',
 };
-
-function defaultFor(type) {
-  switch (type) {
-    case 'octet':
-    case 'short':
-    case 'long':
-    case 'longlong':
-      return '0';
-    case 'shortstr':
-    case 'longstr':
-      return "''";
-    case 'bit':
-      return 'false';
-    case 'table':
-      return 'EMPTY_TABLE';
-    case 'timestamp':
-      return 'new Date(0)';
-    default:
-      throw new Error(`no default for ${type}`);
-  }
-}
 
 function emitEncoder(cls, m, typeName) {
   const lines = [];
@@ -283,7 +269,9 @@ function generate(spec, sourceName) {
     for (const m of cls.methods) {
       const typeName = pascal(cls.name) + pascal(m.name);
       const constName = `${upper(cls.name)}_${upper(m.name)}`;
-      out.push(`/** ${cls.name}.${m.name} (${cls.index}/${m.index})${m.synchronous ? ', synchronous' : ''}${m.content ? ', carries content' : ''}. */`);
+      out.push(
+        `/** ${cls.name}.${m.name} (${cls.index}/${m.index})${m.synchronous ? ', synchronous' : ''}${m.content ? ', carries content' : ''}. */`,
+      );
       const real = m.fields.filter((f) => !f.reserved);
       if (real.length === 0) {
         out.push(`export type ${typeName} = Record<string, never>;`);

@@ -8,7 +8,11 @@ export interface BackoffOptions {
   maxAttempts?: number;
 }
 
-export const BACKOFF_DEFAULTS: Required<BackoffOptions> = { initialDelayMs: 100, maxDelayMs: 1000, maxAttempts: Infinity };
+export const BACKOFF_DEFAULTS: Required<BackoffOptions> = {
+  initialDelayMs: 100,
+  maxDelayMs: 1000,
+  maxAttempts: Infinity,
+};
 
 /**
  * Delay before attempt `n` (1-based): uniform in [0, min(max, initial × 2^(n-1))] ("full jitter"),

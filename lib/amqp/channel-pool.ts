@@ -68,7 +68,13 @@ export class ChannelPool {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.timer !== timer);
-        reject(new TimeoutError(`no pooled channel became free within ${this.acquireTimeoutMs} ms`, 'acquire', this.acquireTimeoutMs));
+        reject(
+          new TimeoutError(
+            `no pooled channel became free within ${this.acquireTimeoutMs} ms`,
+            'acquire',
+            this.acquireTimeoutMs,
+          ),
+        );
       }, this.acquireTimeoutMs);
       this.waiters.push({ resolve, reject, timer });
     });

@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { AmqpConnection } from './connection';
 import { Confirms } from './confirms';
-import { ConsumerStream, type Consumer, type ConsumeOptions, type ConsumerEntry, type MessageHandler } from './consumer';
+import {
+  ConsumerStream,
+  type Consumer,
+  type ConsumeOptions,
+  type ConsumerEntry,
+  type MessageHandler,
+} from './consumer';
 import {
   AmqpError,
   ChannelError,
@@ -162,19 +168,44 @@ export class Channel extends EventEmitter<ChannelEvents> {
     await this.callOrSend('exchange.declare', args, 'exchange.declare-ok', options.timeout);
   }
 
-  async exchangeDelete(exchange: string, options: { ifUnused?: boolean; noWait?: boolean; timeout?: number } = {}): Promise<void> {
+  async exchangeDelete(
+    exchange: string,
+    options: { ifUnused?: boolean; noWait?: boolean; timeout?: number } = {},
+  ): Promise<void> {
     const args = { exchange, ifUnused: options.ifUnused ?? false, noWait: options.noWait ?? false };
     await this.callOrSend('exchange.delete', args, 'exchange.delete-ok', options.timeout);
   }
 
   /** Exchange-to-exchange binding (RabbitMQ extension): messages flow from `source` to `destination`. */
-  async exchangeBind(destination: string, source: string, routingKey = '', options: OperationOptions = {}): Promise<void> {
-    const args = { destination, source, routingKey, noWait: options.noWait ?? false, arguments: options.arguments ?? {} };
+  async exchangeBind(
+    destination: string,
+    source: string,
+    routingKey = '',
+    options: OperationOptions = {},
+  ): Promise<void> {
+    const args = {
+      destination,
+      source,
+      routingKey,
+      noWait: options.noWait ?? false,
+      arguments: options.arguments ?? {},
+    };
     await this.callOrSend('exchange.bind', args, 'exchange.bind-ok', options.timeout);
   }
 
-  async exchangeUnbind(destination: string, source: string, routingKey = '', options: OperationOptions = {}): Promise<void> {
-    const args = { destination, source, routingKey, noWait: options.noWait ?? false, arguments: options.arguments ?? {} };
+  async exchangeUnbind(
+    destination: string,
+    source: string,
+    routingKey = '',
+    options: OperationOptions = {},
+  ): Promise<void> {
+    const args = {
+      destination,
+      source,
+      routingKey,
+      noWait: options.noWait ?? false,
+      arguments: options.arguments ?? {},
+    };
     await this.callOrSend('exchange.unbind', args, 'exchange.unbind-ok', options.timeout);
   }
 
@@ -201,13 +232,31 @@ export class Channel extends EventEmitter<ChannelEvents> {
     await this.callOrSend('queue.bind', args, 'queue.bind-ok', options.timeout);
   }
 
-  async queueUnbind(queue: string, exchange: string, routingKey = '', options: Omit<OperationOptions, 'noWait'> = {}): Promise<void> {
-    await this.call('queue.unbind', { queue, exchange, routingKey, arguments: options.arguments ?? {} }, ['queue.unbind-ok'], options.timeout);
+  async queueUnbind(
+    queue: string,
+    exchange: string,
+    routingKey = '',
+    options: Omit<OperationOptions, 'noWait'> = {},
+  ): Promise<void> {
+    await this.call(
+      'queue.unbind',
+      { queue, exchange, routingKey, arguments: options.arguments ?? {} },
+      ['queue.unbind-ok'],
+      options.timeout,
+    );
   }
 
   /** Remove all ready messages; resolves with how many were purged. */
-  async queuePurge(queue: string, options: { noWait?: boolean; timeout?: number } = {}): Promise<{ messageCount: number }> {
-    const reply = await this.callOrSend('queue.purge', { queue, noWait: options.noWait ?? false }, 'queue.purge-ok', options.timeout);
+  async queuePurge(
+    queue: string,
+    options: { noWait?: boolean; timeout?: number } = {},
+  ): Promise<{ messageCount: number }> {
+    const reply = await this.callOrSend(
+      'queue.purge',
+      { queue, noWait: options.noWait ?? false },
+      'queue.purge-ok',
+      options.timeout,
+    );
     return (reply as { messageCount: number } | undefined) ?? { messageCount: 0 };
   }
 
@@ -215,7 +264,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
     queue: string,
     options: { ifUnused?: boolean; ifEmpty?: boolean; noWait?: boolean; timeout?: number } = {},
   ): Promise<{ messageCount: number }> {
-    const args = { queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: options.noWait ?? false };
+    const args = {
+      queue,
+      ifUnused: options.ifUnused ?? false,
+      ifEmpty: options.ifEmpty ?? false,
+      noWait: options.noWait ?? false,
+    };
     const reply = await this.callOrSend('queue.delete', args, 'queue.delete-ok', options.timeout);
     return (reply as { messageCount: number } | undefined) ?? { messageCount: 0 };
   }
@@ -223,11 +277,20 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // ---- basic ----
 
   /** Prefetch: at most `prefetchCount` unacked messages per consumer (or per channel with `global`). */
-  async qos(prefetchCount: number, global = false, options: { prefetchSize?: number; timeout?: number } = {}): Promise<void> {
+  async qos(
+    prefetchCount: number,
+    global = false,
+    options: { prefetchSize?: number; timeout?: number } = {},
+  ): Promise<void> {
     if (!Number.isInteger(prefetchCount) || prefetchCount < 0 || prefetchCount > 65535) {
       throw new EncodeError('prefetchCount', `expected an integer 0..65535, got ${prefetchCount}`);
     }
-    await this.call('basic.qos', { prefetchSize: options.prefetchSize ?? 0, prefetchCount, global }, ['basic.qos-ok'], options.timeout);
+    await this.call(
+      'basic.qos',
+      { prefetchSize: options.prefetchSize ?? 0, prefetchCount, global },
+      ['basic.qos-ok'],
+      options.timeout,
+    );
   }
 
   /**
@@ -269,7 +332,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Fetch one message, or null when the queue is empty. */
   async get(queue: string, options: { noAck?: boolean; timeout?: number } = {}): Promise<Message | null> {
     // get-ok settles when its content is complete (onContent); get-empty settles here with null.
-    const reply = await this.call('basic.get', { queue, noAck: options.noAck ?? false }, ['basic.get-ok', 'basic.get-empty'], options.timeout, () => null);
+    const reply = await this.call(
+      'basic.get',
+      { queue, noAck: options.noAck ?? false },
+      ['basic.get-ok', 'basic.get-empty'],
+      options.timeout,
+      () => null,
+    );
     return (reply as Message | undefined) ?? null;
   }
 
@@ -279,7 +348,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * (closed before confirm). Without confirms it resolves once written, waiting for the socket to
    * drain when its buffer is full — await it and a publishing loop stays memory-bounded.
    */
-  publish(exchange: string, routingKey: string, body: Buffer | Uint8Array | string, options?: PublishOptions): Promise<void> {
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer | Uint8Array | string,
+    options?: PublishOptions,
+  ): Promise<void> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
     const blocked = this.connection.waitUntilUnblocked();
     if (blocked) return blocked.then(() => this.publish(exchange, routingKey, body, options));
@@ -294,7 +368,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const mandatory = options?.mandatory ?? false;
     let frames: Buffer | Buffer[];
     try {
-      frames = this.connection.encoder.publish(this.id, exchange, routingKey, mandatory, options?.immediate ?? false, props, content);
+      frames = this.connection.encoder.publish(
+        this.id,
+        exchange,
+        routingKey,
+        mandatory,
+        options?.immediate ?? false,
+        props,
+        content,
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -376,7 +458,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state !== 'open') return;
     this.state = 'closing';
     const done = new Promise<void>((resolve) => (this.closeOk = resolve));
-    this.connection.sendMethod(this.id, 'channel.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
+    this.connection.sendMethod(this.id, 'channel.close', {
+      replyCode: 200,
+      replyText: 'Goodbye',
+      classId: 0,
+      methodId: 0,
+    });
     const ms = this.connection.options.operationTimeoutMs;
     const timer = setTimeout(() => this.closeOk?.(), ms);
     await done;
@@ -389,7 +476,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal */
   onFrame(type: number, payload: Buffer): void {
     if (type === FRAME_METHOD) {
-      if (this.assembler.busy) throw new ProtocolError('method frame while content was expected', ReplyCode.UNEXPECTED_FRAME);
+      if (this.assembler.busy)
+        throw new ProtocolError('method frame while content was expected', ReplyCode.UNEXPECTED_FRAME);
       if (payload.length >= 4 && payload.readUInt32BE(0) === BASIC_DELIVER) {
         // Hot path: decode basic.deliver directly; its fields object becomes the message's `fields`.
         const args = decodeBasicDeliver(deliverReader.reset(payload, 4, payload.length));
@@ -399,8 +487,18 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.onMethod(decodeMethod(payload));
       return;
     }
-    const done = type === FRAME_HEADER ? this.assembler.header(payload) : type === FRAME_BODY ? this.assembler.bodyFrame(payload) : null;
-    if (done) this.onContent(done.method, { body: done.body, properties: done.properties, fields: done.method.args as MessageFields });
+    const done =
+      type === FRAME_HEADER
+        ? this.assembler.header(payload)
+        : type === FRAME_BODY
+          ? this.assembler.bodyFrame(payload)
+          : null;
+    if (done)
+      this.onContent(done.method, {
+        body: done.body,
+        properties: done.properties,
+        fields: done.method.args as MessageFields,
+      });
   }
 
   private onContent(method: ContentMethod, message: Message): void {
@@ -410,7 +508,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
         const entry = this.consumers.get(method.args.consumerTag);
         if (entry) entry.deliver(message);
         else {
-          this.connection.logger.warn(`delivery for unknown consumer ${method.args.consumerTag} on channel ${this.id}: requeued`);
+          this.connection.logger.warn(
+            `delivery for unknown consumer ${method.args.consumerTag} on channel ${this.id}: requeued`,
+          );
           this.nack(method.args.deliveryTag, false, true);
         }
         return;
@@ -510,7 +610,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
       noAck: options.noAck ?? false,
       exclusive: options.exclusive ?? false,
       noWait: options.noWait ?? false,
-      arguments: options.priority === undefined ? (options.arguments ?? {}) : { ...options.arguments, 'x-priority': options.priority },
+      arguments:
+        options.priority === undefined
+          ? (options.arguments ?? {})
+          : { ...options.arguments, 'x-priority': options.priority },
     };
     const withCancel: ConsumerEntry = {
       ...entry,
@@ -525,7 +628,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       cancel: () => this.cancel(consumer.consumerTag),
     };
     if (args.noWait) {
-      if (!args.consumerTag) return Promise.reject(new EncodeError('consumerTag', 'noWait consumers need their own consumerTag'));
+      if (!args.consumerTag)
+        return Promise.reject(new EncodeError('consumerTag', 'noWait consumers need their own consumerTag'));
       this.consumers.set(args.consumerTag, withCancel);
       this.sendNow('basic.consume', args);
       return Promise.resolve(consumer);
@@ -629,7 +733,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.rpcs.splice(this.rpcs.indexOf(rpc), 1);
     // The request/response sequence can no longer be trusted: close the channel.
     if (this.state === 'open' || this.state === 'opening') {
-      this.connection.sendMethod(this.id, 'channel.close', { replyCode: 200, replyText: 'request timed out', classId: 0, methodId: 0 });
+      this.connection.sendMethod(this.id, 'channel.close', {
+        replyCode: 200,
+        replyText: 'request timed out',
+        classId: 0,
+        methodId: 0,
+      });
       this.ended(err, true);
     }
   }

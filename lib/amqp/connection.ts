@@ -165,7 +165,9 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   /** The broker's capabilities table (publisher_confirms, consumer_cancel_notify, ...). */
   get serverCapabilities(): FieldTable {
     const caps = this.serverProperties.capabilities;
-    return caps && typeof caps === 'object' && !Array.isArray(caps) && !Buffer.isBuffer(caps) ? (caps as FieldTable) : {};
+    return caps && typeof caps === 'object' && !Array.isArray(caps) && !Buffer.isBuffer(caps)
+      ? (caps as FieldTable)
+      : {};
   }
 
   get isOpen(): boolean {
@@ -301,14 +303,19 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     if (this.heartbeatTimer) this.heartbeatTimer.read = true;
     if (this.handshake && chunk.length >= 4 && chunk.readUInt32BE(0) === 0x414d5150) {
       // "AMQP...": the broker refused our protocol version and told us which one it speaks.
-      this.handshake.reject(new ProtocolError(`the broker does not speak AMQP 0-9-1 (it answered with a protocol header)`));
+      this.handshake.reject(
+        new ProtocolError(`the broker does not speak AMQP 0-9-1 (it answered with a protocol header)`),
+      );
       return;
     }
     try {
       this.parser.push(chunk);
     } catch (err) {
       if (err instanceof ProtocolError) this.failWithProtocolError(err);
-      else this.failWithProtocolError(new ProtocolError(`internal error handling a frame: ${(err as Error).message}`, ReplyCode.INTERNAL_ERROR));
+      else
+        this.failWithProtocolError(
+          new ProtocolError(`internal error handling a frame: ${(err as Error).message}`, ReplyCode.INTERNAL_ERROR),
+        );
     }
   }
 
@@ -405,7 +412,8 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
 
   private async runHandshake(): Promise<void> {
     const o = this.options;
-    const onLost = (err: AmqpError | undefined): void => this.handshake?.reject(err ?? new ConnectionLostError('closed'));
+    const onLost = (err: AmqpError | undefined): void =>
+      this.handshake?.reject(err ?? new ConnectionLostError('closed'));
     this.once('close', onLost);
     try {
       let next = this.nextHandshakeMethod();
@@ -424,11 +432,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
         locale: o.locale,
       });
       let tune = await next;
-      if (tune.name === 'connection.secure') throw new AuthenticationError(
-        `the broker sent a SASL challenge for ${sasl.mechanism}, which this client does not answer`,
-        ReplyCode.ACCESS_REFUSED,
-        'unexpected SASL challenge',
-      );
+      if (tune.name === 'connection.secure')
+        throw new AuthenticationError(
+          `the broker sent a SASL challenge for ${sasl.mechanism}, which this client does not answer`,
+          ReplyCode.ACCESS_REFUSED,
+          'unexpected SASL challenge',
+        );
       if (tune.name !== 'connection.tune') throw unexpectedHandshake('connection.tune', tune.name);
       const t = tune.args;
       this.channelMax = negotiate(o.channelMax, t.channelMax) || 65535;
@@ -439,7 +448,11 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       this.encoder.frameMax = this.frameMax;
       this.parser.frameMax = this.frameMax;
       next = this.nextHandshakeMethod();
-      this.sendMethod(0, 'connection.tune-ok', { channelMax: this.channelMax, frameMax: this.frameMax, heartbeat: this.heartbeat });
+      this.sendMethod(0, 'connection.tune-ok', {
+        channelMax: this.channelMax,
+        frameMax: this.frameMax,
+        heartbeat: this.heartbeat,
+      });
       this.sendMethod(0, 'connection.open', { virtualHost: this.endpoint.vhost });
       tune = await next;
       if (tune.name !== 'connection.open-ok') throw unexpectedHandshake('connection.open-ok', tune.name);
@@ -456,7 +469,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     const failed = classId ? { classId, methodId, methodName: methodName(classId, methodId) } : undefined;
     const where = describeEndpoint(this.endpoint);
     if (replyCode === ReplyCode.ACCESS_REFUSED && (classId === 0 || classId === 10) && methodId !== 40) {
-      return new AuthenticationError(`login to ${where} refused: ${replyCode} ${replyText}`, replyCode, replyText, failed);
+      return new AuthenticationError(
+        `login to ${where} refused: ${replyCode} ${replyText}`,
+        replyCode,
+        replyText,
+        failed,
+      );
     }
     if (methodId === 40 || replyCode === ReplyCode.NOT_ALLOWED || replyCode === ReplyCode.INVALID_PATH) {
       return new VhostError(
@@ -466,7 +484,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
         failed,
       );
     }
-    return new ConnectionError(`the broker closed the connection during the handshake: ${replyCode} ${replyText}`, replyCode, replyText, failed);
+    return new ConnectionError(
+      `the broker closed the connection during the handshake: ${replyCode} ${replyText}`,
+      replyCode,
+      replyText,
+      failed,
+    );
   }
 
   private clientProperties(): FieldTable {
@@ -595,7 +618,11 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
 
   private allocateChannelId(): number {
     for (let id = 1; id <= this.channelMax; id++) if (!this.channels.has(id)) return id;
-    throw new ConnectionError(`no free channel: all ${this.channelMax} are in use (channel_max)`, ReplyCode.RESOURCE_ERROR, 'channel_max reached');
+    throw new ConnectionError(
+      `no free channel: all ${this.channelMax} are in use (channel_max)`,
+      ReplyCode.RESOURCE_ERROR,
+      'channel_max reached',
+    );
   }
 
   private assertOpen(): void {

@@ -56,7 +56,10 @@ export class ConsumerStream implements AsyncIterable<Message> {
   private started: Promise<Consumer> | null = null;
 
   /** @internal */
-  constructor(private readonly start: (entry: ConsumerEntry) => Promise<Consumer>, private readonly queue: string) {}
+  constructor(
+    private readonly start: (entry: ConsumerEntry) => Promise<Consumer>,
+    private readonly queue: string,
+  ) {}
 
   /** The consumer, once basic.consume-ok has arrived. */
   consumer(): Promise<Consumer> {

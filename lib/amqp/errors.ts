@@ -96,7 +96,9 @@ export class ConnectionLostError extends AmqpError {}
 /** No frame arrived for 2 × heartbeat: the peer is considered dead. */
 export class HeartbeatTimeoutError extends ConnectionLostError {
   constructor(readonly heartbeatSeconds: number) {
-    super(`no frame from the broker for ${2 * heartbeatSeconds}s (heartbeat ${heartbeatSeconds}s): peer considered dead`);
+    super(
+      `no frame from the broker for ${2 * heartbeatSeconds}s (heartbeat ${heartbeatSeconds}s): peer considered dead`,
+    );
   }
 }
 

@@ -9,7 +9,13 @@ export {
   type QueueDeclareResult,
   type OperationOptions,
 } from './channel';
-export { ConsumerStream, ConsumerCancelledError, type Consumer, type ConsumeOptions, type MessageHandler } from './consumer';
+export {
+  ConsumerStream,
+  ConsumerCancelledError,
+  type Consumer,
+  type ConsumeOptions,
+  type MessageHandler,
+} from './consumer';
 export type { Message, MessageFields, PublishOptions } from './message';
 export type { Logger } from './logger';
 export { AmqpDecimal, type FieldTable, type FieldValue } from './protocol/field-table';

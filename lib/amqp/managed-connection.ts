@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffOptions, BACKOFF_DEFAULTS } from './backoff';
 import { AmqpConnection } from './connection';
-import { AmqpError, AuthenticationError, ClosedError, ConnectionError, ReplyCode, TimeoutError, VhostError } from './errors';
+import {
+  AmqpError,
+  AuthenticationError,
+  ClosedError,
+  ConnectionError,
+  ReplyCode,
+  TimeoutError,
+  VhostError,
+} from './errors';
 import type { Logger } from './logger';
 import type { ResolvedConnectionOptions } from './options';
 import { describeEndpoint } from './url';
@@ -103,7 +111,9 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
           throw final;
         }
         const delayMs = backoffDelay(attempt, this.backoff);
-        this.logger.debug?.(`${this.role}: connect to ${describeEndpoint(endpoint)} failed (${e.message}); retry in ${delayMs} ms`);
+        this.logger.debug?.(
+          `${this.role}: connect to ${describeEndpoint(endpoint)} failed (${e.message}); retry in ${delayMs} ms`,
+        );
         this.emit('reconnecting', { attempt, delayMs });
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delayMs);

@@ -13,7 +13,11 @@ export interface SaslChoice {
  * initial response. PLAIN: \0user\0pass. AMQPLAIN: a field table body {LOGIN, PASSWORD}.
  * EXTERNAL: empty (the TLS client certificate authenticates).
  */
-export function chooseMechanism(serverMechanisms: string, allowed: readonly SaslMechanism[], endpoint: Endpoint): SaslChoice {
+export function chooseMechanism(
+  serverMechanisms: string,
+  allowed: readonly SaslMechanism[],
+  endpoint: Endpoint,
+): SaslChoice {
   const offered = new Set(serverMechanisms.split(/\s+/).filter(Boolean));
   for (const mechanism of allowed) {
     if (!offered.has(mechanism)) continue;

@@ -103,7 +103,11 @@ interface ConsumerRecord {
   starting: Promise<void> | null;
 }
 
-const PUBLISH_BUFFER_DEFAULTS: Required<PublishBufferOptions> = { maxMessages: 10_000, maxBytes: 64 * 1024 * 1024, timeoutMs: 30_000 };
+const PUBLISH_BUFFER_DEFAULTS: Required<PublishBufferOptions> = {
+  maxMessages: 10_000,
+  maxBytes: 64 * 1024 * 1024,
+  timeoutMs: 30_000,
+};
 
 /**
  * The managed client: two self-healing connections (publishing and consuming), a pool of confirm
@@ -147,7 +151,12 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       ...resolved,
       connectionName: `${resolved.connectionName ?? `warren:${this.name}`}:${role}`,
     });
-    this.publisher = new ManagedConnection(split ? 'publisher' : 'shared', named(split ? 'publisher' : 'shared'), this.logger, options.reconnect);
+    this.publisher = new ManagedConnection(
+      split ? 'publisher' : 'shared',
+      named(split ? 'publisher' : 'shared'),
+      this.logger,
+      options.reconnect,
+    );
     this.consumerConn = split
       ? new ManagedConnection('consumer', named('consumer'), this.logger, options.reconnect)
       : this.publisher;
@@ -187,7 +196,14 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       p,
       new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new TimeoutError(`session ${this.name}: broker not reachable within ${timeoutMs} ms`, 'connect', timeoutMs)),
+          () =>
+            reject(
+              new TimeoutError(
+                `session ${this.name}: broker not reachable within ${timeoutMs} ms`,
+                'connect',
+                timeoutMs,
+              ),
+            ),
           timeoutMs,
         );
       }),
@@ -229,16 +245,23 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   }
 
   async queueBind(queue: string, exchange: string, routingKey = '', args?: FieldTable): Promise<void> {
-    await this.onTopologyChannel((ch) => ch.queueBind(this.currentQueueName(queue), exchange, routingKey, { arguments: args }));
+    await this.onTopologyChannel((ch) =>
+      ch.queueBind(this.currentQueueName(queue), exchange, routingKey, { arguments: args }),
+    );
     this.topology.addBinding('queue', queue, exchange, routingKey, args);
   }
 
   async queueUnbind(queue: string, exchange: string, routingKey = '', args?: FieldTable): Promise<void> {
     this.topology.removeBinding('queue', queue, exchange, routingKey, args);
-    await this.onTopologyChannel((ch) => ch.queueUnbind(this.currentQueueName(queue), exchange, routingKey, { arguments: args }));
+    await this.onTopologyChannel((ch) =>
+      ch.queueUnbind(this.currentQueueName(queue), exchange, routingKey, { arguments: args }),
+    );
   }
 
-  async queueDelete(queue: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}): Promise<{ messageCount: number }> {
+  async queueDelete(
+    queue: string,
+    options: { ifUnused?: boolean; ifEmpty?: boolean } = {},
+  ): Promise<{ messageCount: number }> {
     const name = this.currentQueueName(queue);
     this.topology.removeQueue(name);
     return this.onTopologyChannel((ch) => ch.queueDelete(name, options));
@@ -311,7 +334,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       this.consumers.delete(record);
       throw err;
     }
-    const session = this;
+    const cancel = (): Promise<void> => this.cancelConsumer(record);
     return {
       get consumerTag() {
         return record.consumerTag;
@@ -319,7 +342,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       get queue() {
         return typeof record.queue === 'string' ? record.queue : record.queue.name;
       },
-      cancel: () => session.cancelConsumer(record),
+      cancel,
     };
   }
 
@@ -327,11 +350,14 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const c of this.consumers) await this.cancelConsumer(c).catch(() => undefined);
-    const pending = [...this.inFlight].map((p) => new Promise<void>((r) => {
-      const done = () => r();
-      p.resolve = wrap(p.resolve, done);
-      p.reject = wrap(p.reject, done);
-    }));
+    const pending = [...this.inFlight].map(
+      (p) =>
+        new Promise<void>((r) => {
+          const done = () => r();
+          p.resolve = wrap(p.resolve, done);
+          p.reject = wrap(p.reject, done);
+        }),
+    );
     const deadline = new Promise<void>((r) => setTimeout(r, this.bufferOptions.timeoutMs).unref());
     await Promise.race([Promise.all(pending), deadline]);
     this.closed = true;
@@ -341,7 +367,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       p.reject(closedErr);
     }
     this.pool?.close();
-    await Promise.all([this.publisher.close(), this.consumerConn === this.publisher ? undefined : this.consumerConn.close()]);
+    await Promise.all([
+      this.publisher.close(),
+      this.consumerConn === this.publisher ? undefined : this.consumerConn.close(),
+    ]);
     for (const w of this.readyWaiters.splice(0)) w();
   }
 
@@ -484,7 +513,13 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
         if (i < 0) return;
         this.buffer.splice(i, 1);
         this.bufferBytes -= p.body.length;
-        p.reject(new TimeoutError(`publish to '${p.exchange}' / '${p.routingKey}' waited ${o.timeoutMs} ms for the broker`, 'publish', o.timeoutMs));
+        p.reject(
+          new TimeoutError(
+            `publish to '${p.exchange}' / '${p.routingKey}' waited ${o.timeoutMs} ms for the broker`,
+            'publish',
+            o.timeoutMs,
+          ),
+        );
       }, o.timeoutMs);
     }
     this.buffer.push(p);
@@ -532,7 +567,13 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       if (!err || record.cancelled || this.closed || record.channel !== ch || !conn.isOpen) return;
       record.channel = null;
       this.logger.warn(`consumer ${record.consumerTag} channel closed (${err.message}); reopening`);
-      setTimeout(() => void this.startConsumer(record).catch((e: Error) => this.logger.error(`cannot restart consumer: ${e.message}`)), 1000).unref();
+      setTimeout(
+        () =>
+          void this.startConsumer(record).catch((e: Error) =>
+            this.logger.error(`cannot restart consumer: ${e.message}`),
+          ),
+        1000,
+      ).unref();
     });
   }
 
@@ -545,7 +586,9 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     const sm = m as SessionMessage;
     const live = (what: string): boolean => {
       if (ch.isOpen) return true;
-      this.logger.debug?.(`${what} of delivery ${m.fields.deliveryTag} dropped: its channel is gone (the broker redelivers it)`);
+      this.logger.debug?.(
+        `${what} of delivery ${m.fields.deliveryTag} dropped: its channel is gone (the broker redelivers it)`,
+      );
       return false;
     };
     sm.ack = () => {
@@ -595,7 +638,8 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       return await op(ch);
     } catch (err) {
       if (err instanceof ChannelError || err instanceof TimeoutError || err instanceof NackError) throw err;
-      if (err instanceof AmqpError) throw new ConnectionLostError(`connection lost during the operation: ${err.message}`, { cause: err });
+      if (err instanceof AmqpError)
+        throw new ConnectionLostError(`connection lost during the operation: ${err.message}`, { cause: err });
       throw err;
     }
   }

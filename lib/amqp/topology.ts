@@ -72,14 +72,39 @@ export class TopologyRecord {
     this.bindings = this.bindings.filter((b) => b.destination !== q);
   }
 
-  addBinding(kind: 'queue' | 'exchange', destination: string, source: string, routingKey: string, args?: FieldTable): void {
-    const dest = kind === 'queue' ? (this.findQueue(destination) ?? this.addQueue(destination, destination, { passive: false })) : destination;
+  addBinding(
+    kind: 'queue' | 'exchange',
+    destination: string,
+    source: string,
+    routingKey: string,
+    args?: FieldTable,
+  ): void {
+    const dest =
+      kind === 'queue'
+        ? (this.findQueue(destination) ?? this.addQueue(destination, destination, { passive: false }))
+        : destination;
     if (!dest) return;
-    if (this.bindings.some((b) => b.kind === kind && b.destination === dest && b.source === source && b.routingKey === routingKey && sameArgs(b.arguments, args))) return;
+    if (
+      this.bindings.some(
+        (b) =>
+          b.kind === kind &&
+          b.destination === dest &&
+          b.source === source &&
+          b.routingKey === routingKey &&
+          sameArgs(b.arguments, args),
+      )
+    )
+      return;
     this.bindings.push({ kind, destination: dest, source, routingKey, arguments: args });
   }
 
-  removeBinding(kind: 'queue' | 'exchange', destination: string, source: string, routingKey: string, args?: FieldTable): void {
+  removeBinding(
+    kind: 'queue' | 'exchange',
+    destination: string,
+    source: string,
+    routingKey: string,
+    args?: FieldTable,
+  ): void {
     this.bindings = this.bindings.filter(
       (b) =>
         !(
@@ -107,7 +132,8 @@ export class TopologyRecord {
       }
     }
     for (const b of this.bindings) {
-      if (b.kind === 'queue') await ch.queueBind((b.destination as QueueRecord).name, b.source, b.routingKey, { arguments: b.arguments });
+      if (b.kind === 'queue')
+        await ch.queueBind((b.destination as QueueRecord).name, b.source, b.routingKey, { arguments: b.arguments });
       else await ch.exchangeBind(b.destination as string, b.source, b.routingKey, { arguments: b.arguments });
     }
   }

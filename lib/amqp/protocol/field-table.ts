@@ -20,17 +20,7 @@ export class AmqpDecimal {
 }
 
 export type FieldValue =
-  | boolean
-  | number
-  | bigint
-  | string
-  | Buffer
-  | Date
-  | AmqpDecimal
-  | null
-  | undefined
-  | FieldValue[]
-  | FieldTable;
+  boolean | number | bigint | string | Buffer | Date | AmqpDecimal | null | undefined | FieldValue[] | FieldTable;
 
 export interface FieldTable {
   [key: string]: FieldValue;

@@ -1,7 +1,7 @@
 import { EncodeError } from '../errors';
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD } from './frame-parser';
 import { encodeContentHeader, type MessageProperties } from './properties';
-import { encodeBasicPublish, METHODS_BY_ID, type MethodArgs, type MethodName } from './spec.generated';
+import { METHODS_BY_ID, type MethodArgs, type MethodName } from './spec.generated';
 import { METHOD_IDS } from './methods';
 import { Writer } from './writer';
 
@@ -12,11 +12,24 @@ export const HEARTBEAT_FRAME: Buffer = Buffer.from([FRAME_HEARTBEAT, 0, 0, 0, 0,
 export const COPY_BODY_LIMIT = 64 * 1024;
 
 /**
- * Encodes outgoing frames. One encoder per connection: its scratch Writer is reused for every frame,
- * and each result is copied out once into an exactly-sized, non-zeroed buffer.
+ * publish() encodes in place into a slab of this size and returns views of it — what
+ * Buffer.allocUnsafe does with its 8 KiB pool, minus the copy of the method and header frames out of
+ * a scratch buffer. A slab is never written again below its current position, so a returned view
+ * stays valid; it lives until every view of it is gone.
+ */
+const SLAB_SIZE = 64 * 1024;
+/** A publish starts in the current slab only if this much (plus its inline body frames) is free. */
+const HEAD_ROOM = 2048;
+
+/**
+ * Encodes outgoing frames. One encoder per connection. method() reuses a scratch Writer and copies
+ * each frame out once into an exactly-sized, non-zeroed buffer; publish() writes straight into a
+ * slab (see SLAB_SIZE).
  */
 export class FrameEncoder {
   private readonly w = new Writer(16 * 1024);
+  /** A Writer over the current publish slab; its pos only moves forward until the slab is replaced. */
+  private readonly slab = new Writer(SLAB_SIZE);
 
   constructor(
     /** Negotiated frame_max (0 = no limit). */
@@ -28,9 +41,9 @@ export class FrameEncoder {
     const spec = METHODS_BY_ID.get(METHOD_IDS[name]);
     if (!spec) throw new EncodeError('method', `unknown method ${name}`);
     const w = this.w.reset();
-    const start = this.frameStart(channel, FRAME_METHOD);
+    const start = frameStart(w, channel, FRAME_METHOD);
     (spec.encode as (w: Writer, a: MethodArgs[N]) => void)(w, args);
-    this.frameEnd(start);
+    this.frameEnd(w, start);
     return w.copyOut();
   }
 
@@ -48,34 +61,58 @@ export class FrameEncoder {
     properties: MessageProperties | undefined,
     body: Buffer,
   ): Buffer | Buffer[] {
-    const w = this.w.reset();
-    let start = this.frameStart(channel, FRAME_METHOD);
-    encodeBasicPublish(w, { exchange, routingKey, mandatory, immediate });
-    this.frameEnd(start);
-    start = this.frameStart(channel, FRAME_HEADER);
-    encodeContentHeader(w, body.length, properties);
-    this.frameEnd(start);
-
-    const maxChunk = this.frameMax === 0 ? body.length : this.frameMax - FRAME_OVERHEAD;
     const bodyLen = body.length;
-    if (bodyLen <= COPY_BODY_LIMIT) {
-      const frames = bodyLen === 0 ? 0 : Math.ceil(bodyLen / maxChunk);
-      const headLen = w.pos;
-      const out = Buffer.allocUnsafe(headLen + bodyLen + frames * FRAME_OVERHEAD);
-      w.buf.copy(out, 0, 0, headLen);
-      let pos = headLen;
-      for (let off = 0; off < bodyLen; off += maxChunk) {
-        const n = Math.min(maxChunk, bodyLen - off);
-        out[pos] = FRAME_BODY;
-        out.writeUInt16BE(channel, pos + 1);
-        out.writeUInt32BE(n, pos + 3);
-        body.copy(out, pos + 7, off, off + n);
-        out[pos + 7 + n] = FRAME_END;
-        pos += n + FRAME_OVERHEAD;
-      }
-      return out;
+    const maxChunk = this.frameMax === 0 ? bodyLen : this.frameMax - FRAME_OVERHEAD;
+    const inline = bodyLen <= COPY_BODY_LIMIT;
+    const bodyBytes = inline && bodyLen > 0 ? bodyLen + Math.ceil(bodyLen / maxChunk) * FRAME_OVERHEAD : 0;
+    const w = this.slab;
+    if (w.buf.length - w.pos < HEAD_ROOM + bodyBytes) {
+      w.buf = Buffer.allocUnsafe(Math.max(SLAB_SIZE, HEAD_ROOM + bodyBytes));
+      w.pos = 0;
     }
-    const parts: Buffer[] = [w.copyOut()];
+    const start = w.pos;
+    try {
+      // basic.publish, written directly (no args object): class 60, method 40, ticket 0.
+      let b = w.buf;
+      b[start] = FRAME_METHOD;
+      b.writeUInt16BE(channel, start + 1);
+      b[start + 7] = 0;
+      b[start + 8] = 60;
+      b[start + 9] = 0;
+      b[start + 10] = 40;
+      b[start + 11] = 0;
+      b[start + 12] = 0;
+      w.pos = start + 13;
+      w.shortstr(exchange, 'basic.publish.exchange');
+      w.shortstr(routingKey, 'basic.publish.routingKey');
+      w.u8((mandatory ? 1 : 0) | (immediate ? 2 : 0));
+      this.frameEnd(w, start);
+
+      const header = frameStart(w, channel, FRAME_HEADER);
+      encodeContentHeader(w, bodyLen, properties);
+      this.frameEnd(w, header);
+
+      if (inline) {
+        w.ensure(bodyBytes); // only a huge header table can have used up HEAD_ROOM
+        b = w.buf;
+        let pos = w.pos;
+        for (let off = 0; off < bodyLen; off += maxChunk) {
+          const n = Math.min(maxChunk, bodyLen - off);
+          b[pos] = FRAME_BODY;
+          b.writeUInt16BE(channel, pos + 1);
+          b.writeUInt32BE(n, pos + 3);
+          body.copy(b, pos + 7, off, off + n);
+          b[pos + 7 + n] = FRAME_END;
+          pos += n + FRAME_OVERHEAD;
+        }
+        w.pos = pos;
+        return b.subarray(start, pos);
+      }
+    } catch (err) {
+      w.pos = start;
+      throw err;
+    }
+    const parts: Buffer[] = [w.buf.subarray(start, w.pos)];
     for (let off = 0; off < bodyLen; off += maxChunk) {
       const n = Math.min(maxChunk, bodyLen - off);
       const head = Buffer.allocUnsafe(7);
@@ -87,18 +124,7 @@ export class FrameEncoder {
     return parts;
   }
 
-  private frameStart(channel: number, type: number): number {
-    const w = this.w;
-    w.ensure(7);
-    const at = w.pos;
-    w.buf[at] = type;
-    w.buf.writeUInt16BE(channel, at + 1);
-    w.pos = at + 7;
-    return at;
-  }
-
-  private frameEnd(start: number): void {
-    const w = this.w;
+  private frameEnd(w: Writer, start: number): void {
     const size = w.pos - start - 7;
     if (this.frameMax !== 0 && size + FRAME_OVERHEAD > this.frameMax) {
       throw new EncodeError('frame', `a ${size + FRAME_OVERHEAD}-byte frame exceeds frame_max ${this.frameMax}`);
@@ -106,6 +132,16 @@ export class FrameEncoder {
     w.buf.writeUInt32BE(size, start + 3);
     w.u8(FRAME_END);
   }
+}
+
+/** Reserve a frame header (type, channel; the size is patched by frameEnd) at w.pos. */
+function frameStart(w: Writer, channel: number, type: number): number {
+  w.ensure(7);
+  const at = w.pos;
+  w.buf[at] = type;
+  w.buf.writeUInt16BE(channel, at + 1);
+  w.pos = at + 7;
+  return at;
 }
 
 const END_OCTET = Buffer.from([FRAME_END]);

@@ -8,7 +8,9 @@ export const METHOD_IDS: Readonly<Record<MethodName, number>> = Object.fromEntri
 ) as Record<MethodName, number>;
 
 /** A decoded method frame. `name` narrows `args`. */
-export type DecodedMethod = { [N in MethodName]: { name: N; classId: number; methodId: number; args: MethodArgs[N] } }[MethodName];
+export type DecodedMethod = {
+  [N in MethodName]: { name: N; classId: number; methodId: number; args: MethodArgs[N] };
+}[MethodName];
 
 const reader = new Reader(Buffer.alloc(0));
 
