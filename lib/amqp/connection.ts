@@ -5,6 +5,7 @@ import { Channel } from './channel';
 import {
   AmqpError,
   AuthenticationError,
+  BlockedTimeoutError,
   ClosedError,
   ConnectionError,
   ConnectionLostError,
@@ -275,7 +276,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
         waiter.timer = setTimeout(() => {
           this.unblockWaiters = this.unblockWaiters.filter((w) => w !== waiter);
           reject(
-            new TimeoutError(
+            new BlockedTimeoutError(
               `publish waited ${ms} ms while the broker blocked the connection (${this.blockedReason})`,
               'publish (blocked)',
               ms,

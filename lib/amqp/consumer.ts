@@ -70,7 +70,10 @@ export class ConsumerStream implements AsyncIterable<Message> {
         cancelledByServer: () => this.fail(new ConsumerCancelledError(this.tag())),
         ended: (err) => this.fail(err),
       });
-      this.started.catch((err: Error) => this.fail(err));
+      this.started.then(
+        (c) => (this.tagValue = c.consumerTag),
+        (err: Error) => this.fail(err),
+      );
     }
     return this.started;
   }

@@ -34,3 +34,4 @@ export {
 } from './session';
 export { ChannelPool, type ChannelPoolOptions } from './channel-pool';
 export { type BackoffOptions, backoffDelay } from './backoff';
+export { RecoverableChannel, type RecoverableChannelEvents } from './recoverable-channel';

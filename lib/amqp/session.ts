@@ -17,6 +17,7 @@ import {
 } from './errors';
 import { consoleLogger, type Logger } from './logger';
 import { ManagedConnection } from './managed-connection';
+import { RecoverableChannel } from './recoverable-channel';
 import type { Message, PublishOptions } from './message';
 import type { FieldTable } from './protocol/field-table';
 import { TopologyRecord, type QueueRecord } from './topology';
@@ -125,6 +126,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   private readonly consumerConn: ManagedConnection;
   private readonly topology = new TopologyRecord();
   private readonly consumers = new Set<ConsumerRecord>();
+  private readonly recoverable = new Map<RecoverableChannel, SessionRole>();
   private readonly bufferOptions: Required<PublishBufferOptions>;
   private pool: ChannelPool | null = null;
   private topologyChannel: Channel | null = null;
@@ -309,6 +311,20 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     this.pool?.release(ch);
   }
 
+  /**
+   * A channel of your own on the publisher or consumer connection, re-opened (and `setup` re-run)
+   * after every recovery. Used e.g. for direct reply-to, where requests and the reply consumer must
+   * share one channel.
+   */
+  recoverableChannel(role: SessionRole, setup: (ch: Channel) => Promise<void>): RecoverableChannel {
+    const rc = new RecoverableChannel(setup, this.logger, (r) => this.recoverable.delete(r));
+    this.recoverable.set(rc, role);
+    const conn = (role === 'publisher' ? this.publisher : this.consumerConn).current;
+    if (conn?.isOpen)
+      void rc.attach(conn).catch((e: Error) => this.logger.warn(`recoverable channel setup failed: ${e.message}`));
+    return rc;
+  }
+
   // ---- consuming ----
 
   /**
@@ -414,6 +430,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
         });
         this.markTopologyReady();
         for (const c of this.consumers) if (!c.cancelled) await this.startConsumer(c);
+        await this.attachRecoverable(conn, 'consumer');
         this.consumerReady = true;
       }
       if (roles.includes('publisher')) {
@@ -423,6 +440,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
           if (this.publisherReady) this.flushBuffer();
         });
         await this.pool.fill();
+        await this.attachRecoverable(conn, 'publisher');
         this.publisherReady = true;
         this.flushBuffer();
       }
@@ -439,6 +457,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       this.logger.error(`session ${this.name}: recovery on a new connection failed: ${e.message}`);
       for (const r of roles) this.emit('recoveryFailed', r, e);
     }
+  }
+
+  private async attachRecoverable(conn: AmqpConnection, role: SessionRole): Promise<void> {
+    for (const [rc, r] of this.recoverable) if (r === role) await rc.attach(conn);
   }
 
   private onDisconnected(role: SessionRole): void {

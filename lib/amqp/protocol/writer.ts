@@ -27,6 +27,8 @@ export class Writer {
 
   reset(): this {
     this.pos = 0;
+    // An encode that threw part-way leaves its objects on the cycle-detection path.
+    this.path.length = 0;
     return this;
   }
 
@@ -98,9 +100,9 @@ export class Writer {
     this.pos += 4 + n;
   }
 
-  timestamp(d: Date | number): void {
+  timestamp(d: Date | number, field = 'timestamp'): void {
     const ms = d instanceof Date ? d.getTime() : d * 1000;
-    if (!Number.isFinite(ms)) throw new EncodeError('timestamp', 'invalid date');
+    if (!Number.isFinite(ms)) throw new EncodeError(field, 'invalid date');
     // AMQP timestamps carry whole seconds.
     this.i64(Math.floor(ms / 1000));
   }
@@ -180,8 +182,12 @@ export class Writer {
           this.longstr(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength), field);
         } else if (v instanceof Date) {
           this.u8(0x54); // T
-          this.timestamp(v);
+          this.timestamp(v, field);
         } else if (v instanceof AmqpDecimal) {
+          if (!Number.isInteger(v.scale) || v.scale < 0 || v.scale > 255)
+            throw new EncodeError(field, `decimal scale must be an integer 0..255, got ${v.scale}`);
+          if (!Number.isInteger(v.value) || v.value < INT32_MIN || v.value > INT32_MAX)
+            throw new EncodeError(field, `decimal value must be an int32, got ${v.value}`);
           this.u8(0x44); // D
           this.u8(v.scale);
           this.ensure(4);
