@@ -63,7 +63,8 @@ export class FrameParser {
       }
       const type = chunk[pos];
       const channel = (chunk[pos + 1] << 8) | chunk[pos + 2];
-      const size = chunk.readUInt32BE(pos + 3);
+      // pos + 7 <= len was checked above; bytes, not readUInt32BE (which re-validates the offset).
+      const size = chunk[pos + 3] * 0x1000000 + ((chunk[pos + 4] << 16) | (chunk[pos + 5] << 8) | chunk[pos + 6]);
       this.check(type, size);
       const end = pos + FRAME_HEADER_SIZE + size;
       if (end < len) {

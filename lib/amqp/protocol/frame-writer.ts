@@ -109,6 +109,9 @@ export class FrameEncoder {
         return b.subarray(start, pos);
       }
     } catch (err) {
+      // Forget the partial frames (and, via reset(), whatever the failed encode left on the writer's
+      // cycle-detection path); the slab stays in use from `start`.
+      w.reset();
       w.pos = start;
       throw err;
     }

@@ -58,15 +58,18 @@ export class DecodedProperties implements MessageProperties {
   userId: string | undefined = undefined;
   appId: string | undefined = undefined;
   clusterId: string | undefined = undefined;
-  /** @internal raw header-table bytes, until first read */
+  /** @internal the buffer holding the raw header-table bytes [rawStart, rawEnd), until first read */
   private rawHeaders: Buffer | undefined = undefined;
+  private rawStart = 0;
+  private rawEnd = 0;
   private decodedHeaders: FieldTable | undefined = undefined;
 
   get headers(): FieldTable | undefined {
     if (this.rawHeaders !== undefined) {
-      const raw = this.rawHeaders;
+      const start = this.rawStart;
+      const end = this.rawEnd;
       // Clear the raw bytes only once decoded: malformed headers throw on every read, never vanish.
-      this.decodedHeaders = new Reader(raw).tableBody(0, raw.length);
+      this.decodedHeaders = tableReader.reset(this.rawHeaders, start, end).tableBody(start, end);
       this.rawHeaders = undefined;
     }
     return this.decodedHeaders;
@@ -92,10 +95,20 @@ export class DecodedProperties implements MessageProperties {
 
   /** @internal */
   setRawHeaders(raw: Buffer): void {
-    this.rawHeaders = raw;
+    this.setRawHeadersIn(raw, 0, raw.length);
+  }
+
+  /** @internal the table is bytes [start, end) of buf (no view is made until it is decoded) */
+  setRawHeadersIn(buf: Buffer, start: number, end: number): void {
+    this.rawHeaders = buf;
+    this.rawStart = start;
+    this.rawEnd = end;
     this.decodedHeaders = undefined;
   }
 }
+
+/** Decodes lazily-read header tables (synchronous, never re-entered). */
+const tableReader = new Reader(Buffer.alloc(0));
 
 export const PROPERTY_KEYS: ReadonlyArray<keyof MessageProperties> = [
   'contentType',
@@ -120,9 +133,12 @@ export interface ContentHeader {
   properties: DecodedProperties;
 }
 
+/** Reused by decodeContentHeader (synchronous, never re-entered): one Reader less per message. */
+const headerReader = new Reader(Buffer.alloc(0));
+
 /** Decode a content-header frame payload. The header table stays raw until read. */
 export function decodeContentHeader(payload: Buffer, maxBodySize: number): ContentHeader {
-  const r = new Reader(payload);
+  const r = headerReader.reset(payload, 0, payload.length);
   const classId = r.u16();
   r.u16(); // weight, unused
   const hi = r.u32();
@@ -142,15 +158,15 @@ export function decodeContentHeader(payload: Buffer, maxBodySize: number): Conte
   if (flags & F_HEADERS) {
     const len = r.u32();
     if (len > r.remaining) throw new ProtocolError('truncated frame: header table', ReplyCode.SYNTAX_ERROR);
-    p.setRawHeaders(payload.subarray(r.pos, r.pos + len));
+    p.setRawHeadersIn(payload, r.pos, r.pos + len);
     r.pos += len;
   }
   if (flags & F_DELIVERY_MODE) p.deliveryMode = r.u8();
   if (flags & F_PRIORITY) p.priority = r.u8();
-  if (flags & F_CORRELATION_ID) p.correlationId = r.shortstr();
+  if (flags & F_CORRELATION_ID) p.correlationId = r.shortstrUncached();
   if (flags & F_REPLY_TO) p.replyTo = r.shortstr();
   if (flags & F_EXPIRATION) p.expiration = r.shortstr();
-  if (flags & F_MESSAGE_ID) p.messageId = r.shortstr();
+  if (flags & F_MESSAGE_ID) p.messageId = r.shortstrUncached();
   if (flags & F_TIMESTAMP) p.timestamp = r.timestamp();
   if (flags & F_TYPE) p.type = r.shortstr();
   if (flags & F_USER_ID) p.userId = r.shortstr();
