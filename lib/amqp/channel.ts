@@ -27,7 +27,7 @@ import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from './protocol/frame-parser'
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
 import type { MessageProperties } from './protocol/properties';
 import { Reader } from './protocol/reader';
-import { BASIC_DELIVER, decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol/spec.generated';
+import { decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol/spec.generated';
 
 export interface ExchangeOptions {
   /** Default true. */
@@ -393,16 +393,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Acknowledge a message (or, with `multiple`, every unacked one up to it). */
   ack(message: Message | number, multiple = false): void {
-    this.sendNow('basic.ack', { deliveryTag: tagOf(message), multiple });
+    this.settleDelivery(80, tagOf(message), multiple ? 1 : 0);
   }
 
   /** Negative acknowledgement (RabbitMQ extension); `requeue` defaults to true. */
   nack(message: Message | number, multiple = false, requeue = true): void {
-    this.sendNow('basic.nack', { deliveryTag: tagOf(message), multiple, requeue });
+    this.settleDelivery(120, tagOf(message), (multiple ? 1 : 0) | (requeue ? 2 : 0));
   }
 
   reject(message: Message | number, requeue = true): void {
-    this.sendNow('basic.reject', { deliveryTag: tagOf(message), requeue });
+    this.settleDelivery(90, tagOf(message), requeue ? 1 : 0);
   }
 
   /** Redeliver every unacked message on this channel. */
@@ -475,10 +475,20 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal */
   onFrame(type: number, payload: Buffer): void {
+    if (this.state === 'closed') {
+      // We sent channel.close (after a timeout) and await close-ok: the spec says to discard every
+      // other frame (late replies, deliveries and their content) instead of treating it as an error.
+      if (type === FRAME_METHOD) {
+        const m = decodeMethod(payload);
+        if (m.name === 'channel.close-ok' || m.name === 'channel.close') this.onMethod(m);
+      }
+      return;
+    }
     if (type === FRAME_METHOD) {
       if (this.assembler.busy)
         throw new ProtocolError('method frame while content was expected', ReplyCode.UNEXPECTED_FRAME);
-      if (payload.length >= 4 && payload.readUInt32BE(0) === BASIC_DELIVER) {
+      // basic.deliver is 60/60: compare the bytes (readUInt32BE's argument checks cost more than the test).
+      if (payload.length >= 4 && payload[1] === 60 && payload[3] === 60 && payload[0] === 0 && payload[2] === 0) {
         // Hot path: decode basic.deliver directly; its fields object becomes the message's `fields`.
         const args = decodeBasicDeliver(deliverReader.reset(payload, 4, payload.length));
         this.assembler.start({ kind: 'deliver', args });
@@ -678,6 +688,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
       return undefined;
     }
     return this.call(name, args, [reply], timeout);
+  }
+
+  /** ack / reject / nack through the encoder's allocation-free path. */
+  private settleDelivery(methodId: 80 | 90 | 120, deliveryTag: number, bits: number): void {
+    if (this.state === 'closed' || this.state === 'closing') throw this.closedError();
+    if (!Number.isSafeInteger(deliveryTag) || deliveryTag < 0) {
+      throw new EncodeError('deliveryTag', `expected a non-negative integer, got ${deliveryTag}`);
+    }
+    this.connection.send(this.connection.encoder.settle(this.id, methodId, deliveryTag, bits));
   }
 
   /** Send a method now (asynchronous methods and no-wait forms). */

@@ -127,6 +127,38 @@ export class FrameEncoder {
     return parts;
   }
 
+  /**
+   * basic.ack (80), basic.reject (90) or basic.nack (120) — one per consumed message on the hot path,
+   * so written straight into the slab: 21 bytes, no args object, no method-table lookup.
+   */
+  settle(channel: number, methodId: 80 | 90 | 120, deliveryTag: number, bits: number): Buffer {
+    const w = this.slab;
+    if (w.buf.length - w.pos < 21) {
+      w.buf = Buffer.allocUnsafe(SLAB_SIZE);
+      w.pos = 0;
+    }
+    const b = w.buf;
+    const p = w.pos;
+    b[p] = FRAME_METHOD;
+    b[p + 1] = channel >>> 8;
+    b[p + 2] = channel & 0xff;
+    b[p + 3] = 0;
+    b[p + 4] = 0;
+    b[p + 5] = 0;
+    b[p + 6] = 13;
+    b[p + 7] = 0;
+    b[p + 8] = 60;
+    b[p + 9] = 0;
+    b[p + 10] = methodId;
+    const hi = Math.floor(deliveryTag / 0x100000000);
+    b.writeUInt32BE(hi, p + 11);
+    b.writeUInt32BE(deliveryTag - hi * 0x100000000, p + 15);
+    b[p + 19] = bits;
+    b[p + 20] = FRAME_END;
+    w.pos = p + 21;
+    return b.subarray(p, p + 21);
+  }
+
   private frameEnd(w: Writer, start: number): void {
     const size = w.pos - start - 7;
     if (this.frameMax !== 0 && size + FRAME_OVERHEAD > this.frameMax) {
