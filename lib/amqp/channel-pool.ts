@@ -88,6 +88,9 @@ export class ChannelPool {
       clearTimeout(w.timer);
       this.leased.add(ch);
       w.resolve(ch);
+    } else if (!this.closed) {
+      // Back in rotation: one-shot publishes held while every channel was leased can go out now.
+      this.onAvailable();
     }
   }
 

@@ -70,6 +70,11 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
     return this.running;
   }
 
+  /** Cut a pending backoff wait short: a sibling connection just reached the broker, so it is back. */
+  retryNow(): void {
+    this.wakeUp?.();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.wakeUp?.();

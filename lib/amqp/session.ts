@@ -132,6 +132,8 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   private topologyChannel: Channel | null = null;
   private topologyReady: Promise<void>;
   private markTopologyReady: () => void = () => undefined;
+  /** The current topologyReady has resolved (a replay completed since the last consumer-side loss). */
+  private topologyReplayed = false;
   private publisherReady = false;
   private consumerReady = false;
   private buffer: PendingPublish[] = [];
@@ -345,7 +347,8 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     this.consumers.add(record);
     await this.whenReady(this.options.operationTimeout ? this.options.operationTimeout * 1000 : 30_000);
     try {
-      await this.startConsumer(record);
+      // Connected while we waited: recovery has started this consumer already (it is in `consumers`).
+      if (!record.channel) await this.startConsumer(record);
     } catch (err) {
       this.consumers.delete(record);
       throw err;
@@ -396,6 +399,9 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     const roles: SessionRole[] = mc === this.consumerConn && mc === this.publisher ? ['publisher', 'consumer'] : [role];
     mc.on('connected', (conn, recovering) => {
       for (const r of roles) this.emit('connected', r);
+      // The broker is reachable again: the sibling connection need not sleep out its backoff.
+      const sibling = mc === this.publisher ? this.consumerConn : this.publisher;
+      if (sibling !== mc) sibling.retryNow();
       void this.onConnected(conn, roles, recovering);
     });
     mc.on('disconnected', (cause) => {
@@ -429,13 +435,12 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
           this.emit('queueRenamed', { from, to });
         });
         this.markTopologyReady();
+        this.topologyReplayed = true;
         for (const c of this.consumers) if (!c.cancelled) await this.startConsumer(c);
         await this.attachRecoverable(conn, 'consumer');
         this.consumerReady = true;
       }
       if (roles.includes('publisher')) {
-        // Topology first: a publish to an exchange that is not yet re-declared would close its channel.
-        await this.topologyReady;
         this.pool = new ChannelPool(conn, this.logger, this.options.pool, () => {
           if (this.publisherReady) this.flushBuffer();
         });
@@ -467,7 +472,12 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     if (role === 'consumer') {
       this.consumerReady = false;
       this.topologyChannel = null;
-      this.topologyReady = new Promise((r) => (this.markTopologyReady = r));
+      // Replace the gate only once it has opened: whoever waits on a still-closed one (a publisher
+      // connection waiting for this replay) must be released by the next replay, not stranded.
+      if (this.topologyReplayed) {
+        this.topologyReplayed = false;
+        this.topologyReady = new Promise((r) => (this.markTopologyReady = r));
+      }
       for (const c of this.consumers) c.channel = null;
     } else {
       this.publisherReady = false;
@@ -477,6 +487,15 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   }
 
   private send(p: PendingPublish): void {
+    if (!this.topologyReplayed && this.topology.hasExchange(p.exchange)) {
+      // Its exchange is being re-declared (consumer-side recovery): a publish now could hit a 404 and
+      // close its channel. Hold it until the replay is done. Default-exchange publishes need not wait.
+      this.enqueue(p, true);
+      void this.topologyReady.then(() => {
+        if (this.publisherReady) this.flushBuffer();
+      });
+      return;
+    }
     const ch = this.pool?.pick();
     if (!ch) {
       this.enqueue(p, true);
