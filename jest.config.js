@@ -2,7 +2,16 @@
 // (parallel, unique names), and fault tests that kill connections or restart the broker
 // (run serially, in their own jest invocation, so they cannot break their neighbours).
 /** Nest 12 ships ESM only: swc turns those packages into CommonJS for Jest's module loader. */
-const esmPackages = ['@nestjs', 'file-type', 'strtok3', 'token-types', 'peek-readable', 'uint8array-extras', '@tokenizer', 'load-esm'];
+const esmPackages = [
+  '@nestjs',
+  'file-type',
+  'strtok3',
+  'token-types',
+  'peek-readable',
+  'uint8array-extras',
+  '@tokenizer',
+  'load-esm',
+];
 const transform = {
   '^.+\\.(t|j)sx?$': [
     '@swc/jest',
