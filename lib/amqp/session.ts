@@ -56,6 +56,8 @@ export interface SessionMessage extends Message {
   /** Acknowledge. After a reconnect this is a logged no-op: the broker will redeliver the message. */
   ack(): void;
   nack(requeue?: boolean): void;
+  /** False once the channel that delivered it is gone (the broker will redeliver it). */
+  isLive(): boolean;
   reject(requeue?: boolean): void;
 }
 
@@ -65,7 +67,13 @@ export interface SessionConsumer {
   readonly consumerTag: string;
   /** The queue's current name (a server-named queue is renamed on recovery). */
   readonly queue: string;
-  cancel(): Promise<void>;
+  /** Handlers of this consumer still running. */
+  readonly inFlight: number;
+  /**
+   * Stop consuming: basic.cancel at once, then wait for running handlers (at most `drainTimeoutMs`,
+   * default 30 s) so their acks still reach the broker, then close the consumer's channel.
+   */
+  cancel(options?: { drainTimeoutMs?: number }): Promise<void>;
 }
 
 export type SessionRole = 'publisher' | 'consumer';
@@ -102,6 +110,10 @@ interface ConsumerRecord {
   channel: Channel | null;
   cancelled: boolean;
   starting: Promise<void> | null;
+  /** Handler invocations that have not settled yet. */
+  inFlight: number;
+  /** Woken when inFlight drops to 0. */
+  idle: Array<() => void>;
 }
 
 const PUBLISH_BUFFER_DEFAULTS: Required<PublishBufferOptions> = {
@@ -221,7 +233,8 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     try {
       await this.onTopologyChannel((ch) => ch.exchangeDeclare(name, type, options));
     } catch (err) {
-      if (err instanceof ChannelError) this.topology.removeExchange(name);
+      // A failed passive check says nothing about what we declared before: keep the record.
+      if (err instanceof ChannelError && !options.passive) this.topology.removeExchange(name);
       throw err;
     }
   }
@@ -343,6 +356,8 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       channel: null,
       cancelled: false,
       starting: null,
+      inFlight: 0,
+      idle: [],
     };
     this.consumers.add(record);
     await this.whenReady(this.options.operationTimeout ? this.options.operationTimeout * 1000 : 30_000);
@@ -353,8 +368,11 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       this.consumers.delete(record);
       throw err;
     }
-    const cancel = (): Promise<void> => this.cancelConsumer(record);
+    const cancel = (o?: { drainTimeoutMs?: number }): Promise<void> => this.cancelConsumer(record, o?.drainTimeoutMs);
     return {
+      get inFlight() {
+        return record.inFlight;
+      },
       get consumerTag() {
         return record.consumerTag;
       },
@@ -365,10 +383,14 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     };
   }
 
-  /** Stop: cancel consumers, wait (bounded) for outstanding confirms, close both connections. */
-  async close(): Promise<void> {
+  /**
+   * Stop: cancel consumers (letting running handlers finish), wait for outstanding confirms, close
+   * both connections. `timeoutMs` bounds each wait (default: the publish buffer's timeoutMs).
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return;
-    for (const c of this.consumers) await this.cancelConsumer(c).catch(() => undefined);
+    const timeoutMs = options.timeoutMs ?? this.bufferOptions.timeoutMs;
+    await Promise.all([...this.consumers].map((c) => this.cancelConsumer(c, timeoutMs).catch(() => undefined)));
     const pending = [...this.inFlight].map(
       (p) =>
         new Promise<void>((r) => {
@@ -377,7 +399,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
           p.reject = wrap(p.reject, done);
         }),
     );
-    const deadline = new Promise<void>((r) => setTimeout(r, this.bufferOptions.timeoutMs).unref());
+    const deadline = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
     await Promise.race([Promise.all(pending), deadline]);
     this.closed = true;
     const closedErr = new ClosedError(`session ${this.name} closed before the publish could be sent`);
@@ -618,8 +640,25 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     });
   }
 
+  /** Run the handler, counting it in flight until it settles (for a draining cancel). */
   private deliver(record: ConsumerRecord, ch: Channel, m: Message): void | Promise<void> {
-    return record.handler(this.bindAck(m, ch));
+    record.inFlight++;
+    let result: void | Promise<void>;
+    try {
+      result = record.handler(this.bindAck(m, ch));
+    } catch (err) {
+      this.handlerDone(record);
+      throw err;
+    }
+    if (result && typeof (result as Promise<void>).then === 'function') {
+      return (result as Promise<void>).finally(() => this.handlerDone(record));
+    }
+    this.handlerDone(record);
+    return result;
+  }
+
+  private handlerDone(record: ConsumerRecord): void {
+    if (--record.inFlight === 0) for (const w of record.idle.splice(0)) w();
   }
 
   /** Acks go to the channel that delivered the message, and only while it lives. */
@@ -641,19 +680,30 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     sm.reject = (requeue = true) => {
       if (live('reject')) ch.reject(m.fields.deliveryTag, requeue);
     };
+    sm.isLive = () => ch.isOpen;
     return sm;
   }
 
-  private async cancelConsumer(record: ConsumerRecord): Promise<void> {
+  private async cancelConsumer(record: ConsumerRecord, drainTimeoutMs = 30_000): Promise<void> {
     if (record.cancelled) return;
     record.cancelled = true;
     this.consumers.delete(record);
     const ch = record.channel;
-    record.channel = null;
     if (ch?.isOpen) {
       await ch.cancel(record.consumerTag).catch(() => undefined);
+      // Keep the channel open until running handlers are done, so their acks still count.
+      if (record.inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((r) => record.idle.push(r)),
+          new Promise<void>((r) => (timer = setTimeout(r, drainTimeoutMs))),
+        ]);
+        clearTimeout(timer);
+      }
+      record.channel = null;
       await ch.close().catch(() => undefined);
     }
+    record.channel = null;
     // An auto-delete queue disappears with its last consumer: stop re-declaring it.
     const q = record.queue;
     if (typeof q !== 'string' && q.options.autoDelete && ![...this.consumers].some((c) => c.queue === q)) {

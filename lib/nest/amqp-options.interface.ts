@@ -1,0 +1,188 @@
+import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
+import type { AmqpSession, FieldTable, Logger, SessionOptions } from '../amqp';
+import type { AmqpDeserializer, AmqpSerializer } from './serialization/amqp-serializer.interface';
+import type { ExchangeDefinition, QueueDefinition, TopologyDefinition } from './topology/topology.interface';
+
+/** `auto`: ack once the handler succeeds · `manual`: the handler settles through `AmqpContext` · `none`: no-ack. */
+export type AckMode = 'auto' | 'manual' | 'none';
+
+/** Exponential backoff between retries: `initial × factor^(n-1)`, capped at `max`. */
+export interface RetryBackoff {
+  /** ms before the first retry. */
+  initial: number;
+  /** Default 2. */
+  factor?: number;
+  /** Cap, ms. Default: none. */
+  max?: number;
+}
+
+/**
+ * Declarative retry for an event handler. A failed delivery is re-published (with a confirm, before the original is
+ * acked) to a retry queue `<queue>.retry.<delay>` whose TTL dead-letters it back to the work queue; the attempt is
+ * counted in `x-warren-attempt`. After the last attempt the message goes to `<queue>.parking-lot` with the error in
+ * its headers.
+ */
+export interface RetryPolicy {
+  /** Deliveries in all, the first one included (3 = the first try and two retries). */
+  attempts: number;
+  /** Delay before each retry, ms; the last one repeats. Give `delays` or `backoff`. */
+  delays?: number[];
+  backoff?: RetryBackoff;
+  /**
+   * Route retries back through a dedicated direct exchange (declared, and bound to the work queue with the queue's
+   * name as routing key) instead of the default exchange.
+   */
+  exchange?: string;
+  /** Parking-lot queue. Default `<queue>.parking-lot`. */
+  parkingLot?: string;
+}
+
+/** A binding of the handler's queue. Missing fields come from the handler: its exchange, its pattern. */
+export interface HandlerBinding {
+  exchange?: string | ExchangeDefinition;
+  routingKey?: string;
+  arguments?: FieldTable;
+}
+
+/**
+ * Warren's options for one handler: the `extras` of `@MessagePattern(pattern, extras)` / `@EventPattern(pattern,
+ * extras)`, or defaults for a whole controller with `@AmqpController(options)`.
+ *
+ * A name given as a string means "use it if it exists, create it with defaults otherwise" (a durable topic exchange,
+ * a durable classic queue); give the full definition to declare it with specific settings.
+ */
+export interface AmqpHandlerOptions {
+  /** Which Warren connection's server serves this handler. Default 'default'. */
+  connection?: string;
+  /** The queue the handler consumes. Several handlers may share one: they are dispatched by routing key. */
+  queue?: string | QueueDefinition;
+  /** Exchange the queue is bound to, with the handler's pattern as routing key. */
+  exchange?: string | ExchangeDefinition;
+  /** Explicit bindings instead of the default one (exchange + pattern). `[]`: bind nothing. */
+  bindings?: HandlerBinding[];
+  /** Unacked messages per consumer. Default 10. Handlers sharing a queue share the consumer: the largest wins. */
+  prefetch?: number;
+  /** Handlers of this consumer running at once. Default: the prefetch (1 = one at a time, in order). */
+  concurrency?: number;
+  /** Default 'auto'. */
+  ack?: AckMode;
+  /** Consumer priority (`x-priority`). */
+  priority?: number;
+  /** Event handlers only. Without a policy a failed event is nacked without requeue (dead-lettered if the queue has a DLX). */
+  retry?: RetryPolicy;
+  serializer?: AmqpSerializer;
+  deserializer?: AmqpDeserializer;
+  /** More topology to declare with this handler. */
+  topology?: TopologyDefinition;
+}
+
+/** Connection settings shared by the module, a standalone server and a standalone client. */
+export interface AmqpConnectionOptions extends SessionOptions {
+  /** Connection name: tokens, logs, `connection_name`. Default 'default'. */
+  name?: string;
+  /** How long start-up waits for the broker, ms. Default 30 000. */
+  startupTimeout?: number;
+  /**
+   * Start even if the broker is unreachable: recovery keeps trying in the background, health reports down, and
+   * servers declare topology and start consuming once it is up. Default false (start-up fails after `startupTimeout`).
+   */
+  startWithoutBroker?: boolean;
+  /** Logger for the AMQP client; default Nest's Logger with context `Warren:<name>`. */
+  logger?: Logger;
+}
+
+export interface AmqpServerOptions extends AmqpConnectionOptions {
+  /** Use this session instead of opening one (it is not closed by the server). */
+  session?: AmqpSession;
+  /** Defaults for every handler (queue, exchange, prefetch, ack, retry...). */
+  defaults?: AmqpHandlerOptions;
+  /** Topology declared before the handlers' own. */
+  topology?: TopologyDefinition;
+  serializer?: AmqpSerializer;
+  deserializer?: AmqpDeserializer;
+  /** How long `close()` waits for in-flight handlers, ms. Default 10 000. */
+  shutdownTimeout?: number;
+}
+
+export type ReplyMode = 'direct' | 'queue';
+
+export interface AmqpClientOptions extends AmqpConnectionOptions {
+  /** Use this session instead of opening one (it is not closed by the client). */
+  session?: AmqpSession;
+  /** Exchange requests and events are published to. Default '' (the default exchange). */
+  exchange?: string;
+  /** Fixed routing key; default: the pattern. */
+  routingKey?: string;
+  /** Shorthand: publish to this queue through the default exchange (the pattern travels in `x-warren-pattern`). */
+  queue?: string;
+  /**
+   * How replies come back: 'direct' (default) uses RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`); 'queue' a
+   * private exclusive, server-named reply queue.
+   */
+  replyTo?: ReplyMode;
+  /** Default reply timeout for `send`, ms. Default 30 000. */
+  timeout?: number;
+  /** Persistent messages (delivery mode 2). Default false for requests, true for events. */
+  persistent?: boolean;
+  /** Requests/events nobody can route fail at once with UnroutableError. Default true for requests, false for events. */
+  mandatory?: boolean;
+  headers?: FieldTable;
+  priority?: number;
+  /** Per-message TTL, ms. */
+  expiration?: string | number;
+  appId?: string;
+  serializer?: AmqpSerializer;
+  deserializer?: AmqpDeserializer;
+}
+
+/** A publisher bound to an exchange, injected with `@InjectPublisher(name)`. */
+export interface AmqpPublisherDefinition {
+  name: string;
+  /** Exchange to publish to; a definition is declared at start-up. */
+  exchange: string | ExchangeDefinition;
+  /** Routing key used when `publish` is given none. */
+  routingKey?: string;
+  /** Default true. */
+  persistent?: boolean;
+  /** Default false. */
+  mandatory?: boolean;
+  headers?: FieldTable;
+  appId?: string;
+  serializer?: AmqpSerializer;
+}
+
+export interface AmqpModuleOptions extends AmqpConnectionOptions {
+  /** Topology declared when the module starts (exchanges shared by publishers and servers). */
+  topology?: TopologyDefinition;
+  /** Publishers of this connection. */
+  publishers?: AmqpPublisherDefinition[];
+  /** The DI-managed `AmqpServer`'s settings. */
+  server?: Omit<AmqpServerOptions, keyof AmqpConnectionOptions | 'session'>;
+  /** The injectable `AmqpClient`'s settings. */
+  client?: Omit<AmqpClientOptions, keyof AmqpConnectionOptions | 'session'>;
+  /** Graceful shutdown bound for in-flight handlers and outstanding confirms, ms. Default 10 000. */
+  shutdownTimeout?: number;
+  serializer?: AmqpSerializer;
+  deserializer?: AmqpDeserializer;
+}
+
+export interface AmqpModuleRootOptions extends AmqpModuleOptions {
+  /** Make the module's providers (publishers, client, server, health) visible everywhere. Default false. */
+  isGlobal?: boolean;
+}
+
+export interface AmqpModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  /** Connection name; must be known before the factory runs. Default 'default'. */
+  name?: string;
+  isGlobal?: boolean;
+  useFactory: (...args: never[]) => AmqpModuleOptions | Promise<AmqpModuleOptions>;
+  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+  /** Publishers must be known before the factory runs (their tokens); their settings may come from the factory too. */
+  publishers?: AmqpPublisherDefinition[];
+}
+
+export interface AmqpFeatureOptions {
+  /** Default 'default'. */
+  connection?: string;
+  publishers: AmqpPublisherDefinition[];
+}

@@ -1,0 +1,138 @@
+import { Module, type DynamicModule, type FactoryProvider, type Provider } from '@nestjs/common';
+import { AmqpSession } from '../amqp';
+import type {
+  AmqpFeatureOptions,
+  AmqpModuleAsyncOptions,
+  AmqpModuleOptions,
+  AmqpModuleRootOptions,
+  AmqpPublisherDefinition,
+} from './amqp-options.interface';
+import {
+  DEFAULT_CONNECTION_NAME,
+  getAmqpClientToken,
+  getAmqpHealthIndicatorToken,
+  getAmqpLifecycleToken,
+  getAmqpOptionsToken,
+  getAmqpServerToken,
+  getAmqpSessionToken,
+  getPublisherToken,
+} from './amqp.constants';
+import { AmqpConnectionHost } from './amqp.connection-host';
+import { AmqpClient } from './client/amqp.client';
+import { AmqpHealthIndicator } from './health/amqp.health-indicator';
+import { AmqpServer } from './server/amqp.server';
+
+/**
+ * The connection itself: options, session and lifecycle. Always global, so that `forFeature` modules anywhere can
+ * reach their connection's session; what the application injects (publishers, client, server, health) lives in
+ * AmqpModule, whose visibility `isGlobal` chooses.
+ */
+@Module({})
+export class AmqpCoreModule {
+  static register(name: string, optionsProvider: Provider, imports: DynamicModule['imports'] = []): DynamicModule {
+    const hostToken = getAmqpLifecycleToken(name);
+    const providers: Provider[] = [
+      optionsProvider,
+      {
+        provide: hostToken,
+        useFactory: (options: AmqpModuleOptions) => AmqpConnectionHost.create({ ...options, name }),
+        inject: [getAmqpOptionsToken(name)],
+      },
+      {
+        provide: getAmqpSessionToken(name),
+        useFactory: (host: AmqpConnectionHost) => host.session,
+        inject: [hostToken],
+      },
+    ];
+    return {
+      module: AmqpCoreModule,
+      global: true,
+      imports,
+      providers,
+      exports: [getAmqpOptionsToken(name), getAmqpSessionToken(name), hostToken],
+    };
+  }
+}
+
+/**
+ * Warren's module.
+ *
+ * - `AmqpModule.forRoot(options)` / `forRootAsync({ imports, useFactory, inject })`: one connection (named with
+ *   `name`; several connections, several forRoot calls). Provides the session, the DI-managed `AmqpServer`, an
+ *   `AmqpClient`, an `AmqpHealthIndicator` and the publishers of `options.publishers`.
+ * - `AmqpModule.forFeature({ connection, publishers })`: a feature module's own publishers.
+ */
+@Module({})
+export class AmqpModule {
+  static forRoot(options: AmqpModuleRootOptions = {}): DynamicModule {
+    const name = options.name ?? DEFAULT_CONNECTION_NAME;
+    const { isGlobal, ...rest } = options;
+    const optionsProvider: Provider = { provide: getAmqpOptionsToken(name), useValue: { ...rest, name } };
+    return AmqpModule.root(name, optionsProvider, undefined, isGlobal, options.publishers ?? []);
+  }
+
+  static forRootAsync(options: AmqpModuleAsyncOptions): DynamicModule {
+    const name = options.name ?? DEFAULT_CONNECTION_NAME;
+    const optionsProvider: FactoryProvider = {
+      provide: getAmqpOptionsToken(name),
+      useFactory: async (...args: never[]): Promise<AmqpModuleOptions> => {
+        const resolved = await options.useFactory(...args);
+        return { ...resolved, name, publishers: resolved.publishers ?? options.publishers };
+      },
+      inject: options.inject ?? [],
+    };
+    return AmqpModule.root(name, optionsProvider, options.imports, options.isGlobal, options.publishers ?? []);
+  }
+
+  static forFeature(options: AmqpFeatureOptions | AmqpPublisherDefinition[]): DynamicModule {
+    const { connection = DEFAULT_CONNECTION_NAME, publishers } = Array.isArray(options)
+      ? { publishers: options }
+      : options;
+    const providers: FactoryProvider[] = publishers.map((definition) => ({
+      provide: getPublisherToken(definition.name, connection),
+      useFactory: (host: AmqpConnectionHost) => host.createFeaturePublisher(definition),
+      inject: [getAmqpLifecycleToken(connection)],
+    }));
+    return { module: AmqpModule, providers, exports: providers.map((p) => p.provide) };
+  }
+
+  private static root(
+    name: string,
+    optionsProvider: Provider,
+    imports: DynamicModule['imports'],
+    isGlobal: boolean | undefined,
+    publishers: AmqpPublisherDefinition[],
+  ): DynamicModule {
+    const host = [getAmqpLifecycleToken(name)];
+    const providers: Provider[] = [
+      { provide: getAmqpServerToken(name), useFactory: (h: AmqpConnectionHost) => h.createServer(), inject: host },
+      { provide: getAmqpClientToken(name), useFactory: (h: AmqpConnectionHost) => h.createClient(), inject: host },
+      {
+        provide: getAmqpHealthIndicatorToken(name),
+        useFactory: (h: AmqpConnectionHost) => h.createHealthIndicator(),
+        inject: host,
+      },
+      ...publishers.map((p): Provider => ({
+        provide: getPublisherToken(p.name, name),
+        useFactory: (h: AmqpConnectionHost) => h.createPublisher(p),
+        inject: host,
+      })),
+    ];
+    if (name === DEFAULT_CONNECTION_NAME) {
+      providers.push(
+        { provide: AmqpServer, useExisting: getAmqpServerToken(name) },
+        { provide: AmqpClient, useExisting: getAmqpClientToken(name) },
+        { provide: AmqpHealthIndicator, useExisting: getAmqpHealthIndicatorToken(name) },
+        { provide: AmqpSession, useExisting: getAmqpSessionToken(name) },
+      );
+    }
+    const tokens = providers.map((p) => (typeof p === 'function' ? p : p.provide));
+    return {
+      module: AmqpModule,
+      global: isGlobal ?? false,
+      imports: [AmqpCoreModule.register(name, optionsProvider, imports)],
+      providers,
+      exports: tokens,
+    };
+  }
+}

@@ -1,0 +1,84 @@
+import { BaseRpcContext } from '@nestjs/microservices';
+import type { DecodedProperties, FieldTable, MessageFields, SessionMessage } from '../../amqp';
+import { WarrenHeaders } from '../amqp.constants';
+
+/** How a delivery is settled; one per message, shared by the server and the context. @internal */
+export interface DeliverySettlement {
+  readonly settled: boolean;
+  ack(): void;
+  nack(requeue: boolean): void;
+  reject(requeue: boolean): void;
+}
+
+export type AmqpContextArgs = [message: SessionMessage, pattern: string, queue: string, settlement: DeliverySettlement];
+
+/**
+ * What `@Ctx()` gives a Warren handler: the message (body, properties, fields), its pattern and routing key, and,
+ * for handlers in `ack: 'manual'` mode, `ack()` / `nack()` / `reject()`. Settling twice is a no-op.
+ */
+export class AmqpContext extends BaseRpcContext<AmqpContextArgs> {
+  /** The raw message: `body`, `properties`, `fields`. */
+  getMessage(): SessionMessage {
+    return this.args[0];
+  }
+
+  /** The pattern the message was dispatched by (routing key, or `x-warren-pattern`). */
+  getPattern(): string {
+    return this.args[1];
+  }
+
+  /** The queue it was consumed from. */
+  getQueue(): string {
+    return this.args[2];
+  }
+
+  getRoutingKey(): string {
+    return this.args[0].fields.routingKey;
+  }
+
+  getExchange(): string {
+    return this.args[0].fields.exchange;
+  }
+
+  getProperties(): DecodedProperties {
+    return this.args[0].properties;
+  }
+
+  getFields(): MessageFields {
+    return this.args[0].fields;
+  }
+
+  getHeaders(): FieldTable {
+    return this.args[0].properties.headers ?? {};
+  }
+
+  isRedelivered(): boolean {
+    return this.args[0].fields.redelivered;
+  }
+
+  /** 1 for a first delivery; counts retries under a retry policy (`x-warren-attempt`). */
+  getAttempt(): number {
+    const raw = this.getHeaders()[WarrenHeaders.ATTEMPT];
+    const n = typeof raw === 'number' ? raw : typeof raw === 'bigint' ? Number(raw) : Number(raw ?? 1);
+    return Number.isFinite(n) && n >= 1 ? n : 1;
+  }
+
+  /** Whether the message was acked, nacked or rejected already. */
+  get isSettled(): boolean {
+    return this.args[3].settled;
+  }
+
+  ack(): void {
+    this.args[3].ack();
+  }
+
+  /** Negative acknowledgement; `requeue` defaults to true (AMQP's default). */
+  nack(options: { requeue?: boolean } = {}): void {
+    this.args[3].nack(options.requeue ?? true);
+  }
+
+  /** Reject the message as bad; `requeue` defaults to false (dead-lettered if the queue has a DLX). */
+  reject(options: { requeue?: boolean } = {}): void {
+    this.args[3].reject(options.requeue ?? false);
+  }
+}

@@ -1,0 +1,63 @@
+import type { AmqpSession } from '../../amqp';
+
+/** Terminus' `HealthIndicatorResult` shape: `{ [key]: { status: 'up' | 'down', ...details } }`. */
+export type AmqpHealthIndicatorResult = Record<
+  string,
+  { status: 'up' | 'down'; connection: string; blocked: boolean; [detail: string]: unknown }
+>;
+
+/**
+ * Thrown by `check()` when the connection is down. Shaped like terminus' HealthCheckError (`causes`,
+ * `isHealthCheckError`), so `HealthCheckService.check([() => amqp.check('amqp')])` reports it as a failed check
+ * without Warren importing terminus.
+ */
+export class AmqpHealthCheckError extends Error {
+  readonly isHealthCheckError = true;
+
+  constructor(
+    message: string,
+    readonly causes: AmqpHealthIndicatorResult,
+  ) {
+    super(message);
+    this.name = 'AmqpHealthCheckError';
+  }
+}
+
+/**
+ * Health of one Warren connection: up when the session is connected and recovered (publishing and consuming).
+ * `isHealthy()` for plain use; `check(key)` for @nestjs/terminus (optional; not imported).
+ */
+export class AmqpHealthIndicator {
+  private blocked = false;
+
+  constructor(private readonly session: AmqpSession) {
+    session.on('blocked', () => (this.blocked = true));
+    session.on('unblocked', () => (this.blocked = false));
+  }
+
+  /** Connected and recovered. A blocked connection (broker resource alarm) still counts as healthy. */
+  isHealthy(): boolean {
+    return this.session.isReady;
+  }
+
+  /** The result without throwing. */
+  status(key = 'amqp'): AmqpHealthIndicatorResult {
+    return {
+      [key]: { status: this.isHealthy() ? 'up' : 'down', connection: this.session.name, blocked: this.blocked },
+    };
+  }
+
+  /** For terminus: resolves with the result when up, throws AmqpHealthCheckError (with `causes`) when down. */
+  async check(key = 'amqp'): Promise<AmqpHealthIndicatorResult> {
+    const result = this.status(key);
+    if (result[key].status === 'down') {
+      throw new AmqpHealthCheckError(`AMQP connection '${this.session.name}' is down`, result);
+    }
+    return result;
+  }
+
+  /** Alias of `check`, named like terminus' own indicators. */
+  pingCheck(key = 'amqp'): Promise<AmqpHealthIndicatorResult> {
+    return this.check(key);
+  }
+}

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { TimeoutError, type AmqpSession, type FieldTable, type PublishOptions } from '../../amqp';
+import type { AmqpPublisherDefinition } from '../amqp-options.interface';
+import { WarrenHeaders } from '../amqp.constants';
+import type { AmqpRecordOptions } from '../record-builders/amqp.record-builder';
+import type { AmqpSerializer } from '../serialization/amqp-serializer.interface';
+import { DefaultSerializer } from '../serialization/default.serializer';
+
+/** Per-call options of `AmqpPublisher.publish` (the record options minus `exchange` and `timeout`). */
+export type PublishCallOptions = Omit<AmqpRecordOptions, 'exchange' | 'timeout'> & {
+  /** The pattern, when it differs from the routing key (sent in `x-warren-pattern`). */
+  pattern?: string;
+};
+
+/**
+ * Publishes to one exchange, with a confirm: `publish` resolves when the broker has the message and rejects with
+ * NackError, UnroutableError (mandatory) or, after an outage longer than the session's publish buffer allows,
+ * TimeoutError / BufferOverflowError. Inject it with `@InjectPublisher(name)`.
+ */
+export class AmqpPublisher {
+  readonly name: string;
+  readonly exchange: string;
+  private readonly serializer: AmqpSerializer;
+
+  constructor(
+    private readonly session: AmqpSession,
+    private readonly definition: AmqpPublisherDefinition,
+    /** Resolves once the publisher's exchange is declared. @internal */
+    private readonly ready: Promise<void> = Promise.resolve(),
+    serializer?: AmqpSerializer,
+    private readonly readyTimeoutMs = 30_000,
+  ) {
+    this.name = definition.name;
+    this.exchange = typeof definition.exchange === 'string' ? definition.exchange : definition.exchange.name;
+    this.serializer = definition.serializer ?? serializer ?? new DefaultSerializer();
+    ready.catch(() => undefined);
+  }
+
+  /** Publish `payload` with `routingKey` (default: the definition's). Resolves on the broker's confirm. */
+  async publish(routingKey: string | undefined, payload: unknown, options: PublishCallOptions = {}): Promise<void> {
+    const key = routingKey ?? options.routingKey ?? this.definition.routingKey ?? '';
+    const serialized = this.serializer.serialize(payload);
+    const headers: FieldTable = { ...this.definition.headers, ...options.headers };
+    if (options.pattern !== undefined && options.pattern !== key) headers[WarrenHeaders.PATTERN] = options.pattern;
+    const expiration = options.expiration;
+    const timestamp = options.timestamp ?? new Date();
+    const properties: PublishOptions = {
+      contentType: options.contentType ?? serialized.contentType,
+      contentEncoding: options.contentEncoding ?? serialized.contentEncoding,
+      headers,
+      persistent: options.persistent ?? this.definition.persistent ?? true,
+      mandatory: options.mandatory ?? this.definition.mandatory ?? false,
+      priority: options.priority,
+      expiration: expiration === undefined ? undefined : String(expiration),
+      messageId: options.messageId ?? randomUUID(),
+      correlationId: options.correlationId,
+      timestamp: timestamp instanceof Date ? timestamp : new Date(timestamp),
+      type: options.type,
+      appId: options.appId ?? this.definition.appId,
+      userId: options.userId,
+    };
+    await this.whenDeclared();
+    await this.session.publish(this.exchange, key, serialized.body, properties);
+  }
+
+  private async whenDeclared(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.ready,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new TimeoutError(
+                  `publisher '${this.name}': exchange '${this.exchange}' not declared within ${this.readyTimeoutMs} ms (broker down?)`,
+                  'publish',
+                  this.readyTimeoutMs,
+                ),
+              ),
+            this.readyTimeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

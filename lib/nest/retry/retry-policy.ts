@@ -1,0 +1,64 @@
+import type { RetryPolicy } from '../amqp-options.interface';
+import type { QueueDefinition } from '../topology/topology.interface';
+
+/** A retry policy checked and made concrete for one work queue. */
+export interface ResolvedRetryPolicy {
+  attempts: number;
+  /** Delay before retry n (index n-1), one per retry. */
+  delays: number[];
+  /** '' = default exchange. */
+  exchange: string;
+  parkingLot: string;
+}
+
+/** Validates a policy and computes the delay of every retry. */
+export function resolveRetryPolicy(policy: RetryPolicy, queue: string): ResolvedRetryPolicy {
+  const attempts = policy.attempts;
+  if (!Number.isInteger(attempts) || attempts < 1) {
+    throw new Error(`retry policy of queue '${queue}': attempts must be an integer >= 1, got ${attempts}`);
+  }
+  const retries = attempts - 1;
+  const delays: number[] = [];
+  for (let n = 1; n <= retries; n++) delays.push(retryDelay(policy, n, queue));
+  return {
+    attempts,
+    delays,
+    exchange: policy.exchange ?? '',
+    parkingLot: policy.parkingLot ?? parkingLotName(queue),
+  };
+}
+
+function retryDelay(policy: RetryPolicy, n: number, queue: string): number {
+  let delay: number;
+  if (policy.delays && policy.delays.length > 0) delay = policy.delays[Math.min(n, policy.delays.length) - 1];
+  else if (policy.backoff) {
+    const { initial, factor = 2, max = Infinity } = policy.backoff;
+    delay = Math.min(max, initial * factor ** (n - 1));
+  } else throw new Error(`retry policy of queue '${queue}': give delays or backoff`);
+  if (!Number.isFinite(delay) || delay < 1) {
+    throw new Error(`retry policy of queue '${queue}': delay of retry ${n} must be >= 1 ms, got ${delay}`);
+  }
+  return Math.round(delay);
+}
+
+export function parkingLotName(queue: string): string {
+  return `${queue}.parking-lot`;
+}
+
+export function retryQueueName(queue: string, delayMs: number): string {
+  return `${queue}.retry.${delayMs}`;
+}
+
+/**
+ * Retry queues: one per distinct delay, every message in it waits the same time (no head-of-line blocking), then is
+ * dead-lettered back to the work queue through the default exchange (or the policy's exchange).
+ */
+export function retryQueueDefinitions(queue: string, policy: ResolvedRetryPolicy, durable: boolean): QueueDefinition[] {
+  return [...new Set(policy.delays)].map((delay) => ({
+    name: retryQueueName(queue, delay),
+    durable,
+    messageTtl: delay,
+    deadLetterExchange: policy.exchange,
+    deadLetterRoutingKey: queue,
+  }));
+}

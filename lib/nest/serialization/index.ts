@@ -1,0 +1,2 @@
+export * from './amqp-serializer.interface';
+export * from './default.serializer';

@@ -1,0 +1,140 @@
+import type { MessageHandler } from '@nestjs/microservices';
+import type { AckMode, AmqpHandlerOptions } from '../amqp-options.interface';
+import { DEFAULT_CONNECTION_NAME, DEFAULT_PREFETCH } from '../amqp.constants';
+import { resolveRetryPolicy, retryQueueDefinitions, type ResolvedRetryPolicy } from '../retry/retry-policy';
+import { PatternMatcher } from '../routing/pattern-matcher';
+import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-serializer.interface';
+import type { QueueRef, TopologyPlan } from '../topology/topology-plan';
+import type { TopologyDefinition } from '../topology/topology.interface';
+
+/** A handler as Nest handed it to the server (already wrapped with guards, pipes, interceptors and filters). */
+export interface HandlerRegistration {
+  pattern: string;
+  handler: MessageHandler;
+  isEvent: boolean;
+  extras: AmqpHandlerOptions;
+}
+
+/** One handler on one queue, with its settings resolved. */
+export interface Route {
+  pattern: string;
+  handler: MessageHandler;
+  isEvent: boolean;
+  ack: AckMode;
+  retry?: ResolvedRetryPolicy;
+  serializer: AmqpSerializer;
+  deserializer: AmqpDeserializer;
+}
+
+/** One consumer: a queue, its routes and its consumer settings. */
+export interface QueuePlan {
+  queue: QueueRef;
+  routes: PatternMatcher<Route>;
+  prefetch: number;
+  concurrency: number;
+  priority?: number;
+  noAck: boolean;
+}
+
+export interface RouteDefaults {
+  connection: string;
+  defaults: AmqpHandlerOptions;
+  serializer: AmqpSerializer;
+  deserializer: AmqpDeserializer;
+  topology?: TopologyDefinition;
+}
+
+const KNOWN_ACK_MODES: readonly AckMode[] = ['auto', 'manual', 'none'];
+
+/**
+ * Turns the handlers Nest registered into consumers: which queue each handler reads, the bindings and retry queues
+ * it needs (added to `plan`), and one QueuePlan per queue. Handlers of another connection are skipped. Two event
+ * handlers with the same pattern on the same queue are chained (both run for each message), as Nest does.
+ */
+export function planHandlers(registrations: HandlerRegistration[], d: RouteDefaults, plan: TopologyPlan): QueuePlan[] {
+  plan.add(d.topology, 'server options');
+  plan.add(d.defaults.topology, 'server defaults');
+  const byQueue = new Map<QueueRef, { routes: PatternMatcher<Route>; options: AmqpHandlerOptions[] }>();
+  for (const r of registrations) delete r.handler.next;
+
+  for (const r of registrations) {
+    const o: AmqpHandlerOptions = { ...d.defaults, ...r.extras };
+    if ((o.connection ?? DEFAULT_CONNECTION_NAME) !== d.connection) continue;
+    const origin = `handler '${r.pattern}'`;
+    if (o.queue === undefined) {
+      throw new Error(
+        `Warren: ${origin} has no queue: set one in its @MessagePattern/@EventPattern extras, @AmqpController or the server defaults`,
+      );
+    }
+    const ack = o.ack ?? 'auto';
+    if (!KNOWN_ACK_MODES.includes(ack)) throw new Error(`Warren: ${origin}: unknown ack mode '${String(ack)}'`);
+    plan.add(o.topology, origin);
+    const queue = plan.queue(o.queue, origin);
+
+    // Bindings: explicit ones, or the handler's exchange with its pattern as routing key.
+    const bindings = o.bindings ?? (o.exchange !== undefined ? [{}] : []);
+    for (const b of bindings) {
+      const exchange = b.exchange ?? o.exchange;
+      if (exchange === undefined) throw new Error(`Warren: ${origin}: a binding needs an exchange`);
+      plan.bindQueue(queue, exchange, b.routingKey ?? r.pattern, b.arguments, origin);
+    }
+
+    let retry: ResolvedRetryPolicy | undefined;
+    if (o.retry) {
+      if (queue.serverNamed) throw new Error(`Warren: ${origin}: a retry policy needs a named queue`);
+      retry = resolveRetryPolicy(o.retry, queue.name);
+      const durable = plan.queueDefinition(queue)?.durable ?? true;
+      for (const q of retryQueueDefinitions(queue.name, retry, durable)) plan.queue(q, `retry policy of ${origin}`);
+      plan.queue({ name: retry.parkingLot, durable: true }, `retry policy of ${origin}`);
+      if (retry.exchange !== '') {
+        plan.exchange({ name: retry.exchange, type: 'direct', durable: true }, `retry policy of ${origin}`);
+        plan.bindQueue(queue, retry.exchange, queue.name, undefined, `retry policy of ${origin}`);
+      }
+    }
+
+    const route: Route = {
+      pattern: r.pattern,
+      handler: r.handler,
+      isEvent: r.isEvent,
+      ack,
+      retry,
+      serializer: o.serializer ?? d.serializer,
+      deserializer: o.deserializer ?? d.deserializer,
+    };
+    let entry = byQueue.get(queue);
+    if (!entry) {
+      entry = { routes: new PatternMatcher<Route>(), options: [] };
+      byQueue.set(queue, entry);
+    }
+    entry.options.push(o);
+    const existing = entry.routes.get(r.pattern);
+    if (existing) {
+      if (!existing.isEvent || !route.isEvent) {
+        throw new Error(`Warren: pattern '${r.pattern}' has two handlers on queue '${queue.name || '(server-named)'}'`);
+      }
+      let tail = existing.handler;
+      while (tail.next) tail = tail.next as MessageHandler;
+      tail.next = r.handler;
+      continue;
+    }
+    entry.routes.add(r.pattern, route);
+  }
+
+  return [...byQueue.entries()].map(([queue, { routes, options }]) => {
+    const modes = new Set(routes.values().map((r) => r.ack));
+    const name = queue.name || '(server-named)';
+    if (modes.has('none') && modes.size > 1) {
+      throw new Error(`Warren: queue '${name}' mixes ack 'none' with other ack modes; no-ack is per consumer`);
+    }
+    const explicit = (pick: (o: AmqpHandlerOptions) => number | undefined): number | undefined => {
+      const values = options.map(pick).filter((v): v is number => v !== undefined);
+      return values.length > 0 ? Math.max(...values) : undefined;
+    };
+    const prefetch = explicit((o) => o.prefetch) ?? DEFAULT_PREFETCH;
+    const concurrency = explicit((o) => o.concurrency) ?? (prefetch > 0 ? prefetch : Infinity);
+    if (concurrency !== Infinity && (!Number.isInteger(concurrency) || concurrency < 1)) {
+      throw new Error(`Warren: queue '${name}': concurrency must be an integer >= 1`);
+    }
+    return { queue, routes, prefetch, concurrency, priority: explicit((o) => o.priority), noAck: modes.has('none') };
+  });
+}

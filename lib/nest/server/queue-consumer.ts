@@ -1,0 +1,325 @@
+import type { MessageHandler } from '@nestjs/microservices';
+import type { AmqpSession, FieldTable, Logger, SessionConsumer, SessionMessage } from '../../amqp';
+import { WarrenHeaders } from '../amqp.constants';
+import { describeError } from '../amqp.logger';
+import { AmqpContext, type DeliverySettlement } from '../ctx-host/amqp.context';
+import type { RetryPublisher } from '../retry/retry-publisher';
+import { CONTENT_TYPE_JSON } from '../serialization/default.serializer';
+import type { SerializedBody } from '../serialization/amqp-serializer.interface';
+import type { QueuePlan, Route } from './handler-routes';
+import { toErrorEnvelope, type RpcErrorEnvelope } from './rpc-error';
+
+/** What a queue consumer needs from its server. */
+export interface ConsumerHost {
+  readonly session: AmqpSession;
+  readonly logger: Logger;
+  readonly retries: RetryPublisher;
+  /** Runs a Nest handler and waits for its result (Promise or Observable: the last value). */
+  invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext): Promise<unknown>;
+}
+
+/** Settles a delivery at most once; a no-op for no-ack consumers. */
+class Settlement implements DeliverySettlement {
+  settled: boolean;
+
+  constructor(
+    private readonly msg: SessionMessage,
+    noAck: boolean,
+  ) {
+    this.settled = noAck;
+  }
+
+  ack(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.msg.ack();
+  }
+
+  nack(requeue: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.msg.nack(requeue);
+  }
+
+  reject(requeue: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.msg.reject(requeue);
+  }
+}
+
+/**
+ * One consumer on one queue: dispatches each message to the handler of its pattern, runs at most `concurrency`
+ * handlers at once, replies to requests, settles per the route's ack mode, and hands failed events to the retry
+ * policy. `stop()` lets running handlers finish; messages it did not start are never acked (the broker requeues them
+ * when the consumer's channel closes).
+ */
+export class QueueConsumer {
+  private consumer: SessionConsumer | null = null;
+  private running = 0;
+  private readonly waiting: SessionMessage[] = [];
+  private stopping = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly plan: QueuePlan,
+    private readonly host: ConsumerHost,
+  ) {}
+
+  /** The queue's current name (server-named queues are renamed on recovery). */
+  get queue(): string {
+    return this.consumer?.queue ?? this.plan.queue.name;
+  }
+
+  /** Handlers running now. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  async start(): Promise<void> {
+    const { prefetch, noAck, priority } = this.plan;
+    this.consumer = await this.host.session.consume(this.plan.queue.name, (m) => this.onMessage(m), {
+      prefetch,
+      noAck,
+      priority,
+      onCancel: () =>
+        this.host.logger.warn(`the broker cancelled the consumer of queue '${this.queue}' (queue deleted?)`),
+    });
+  }
+
+  /**
+   * Stop consuming and wait (at most timeoutMs) for running handlers. Resolves true when everything finished.
+   * Ack-mode consumers keep their channel until then so that finishing handlers can still ack.
+   */
+  async stop(timeoutMs: number): Promise<boolean> {
+    this.stopping = true;
+    const consumer = this.consumer;
+    if (this.plan.noAck) await consumer?.cancel().catch(() => undefined);
+    const drained = await this.whenIdle(timeoutMs);
+    if (!drained) {
+      this.host.logger.warn(
+        `queue '${this.queue}': ${this.running} handler(s) still running after ${timeoutMs} ms; their messages go back to the queue`,
+      );
+    }
+    if (!this.plan.noAck) await consumer?.cancel().catch(() => undefined);
+    this.consumer = null;
+    return drained;
+  }
+
+  private onMessage(msg: SessionMessage): void {
+    // Stopping: an ack-mode message we have not started stays unacked and is requeued when the channel closes.
+    if (this.stopping && !this.plan.noAck) return;
+    if (this.running < this.plan.concurrency) this.run(msg);
+    else this.waiting.push(msg);
+  }
+
+  private run(msg: SessionMessage): void {
+    this.running++;
+    this.process(msg)
+      .catch((err: unknown) => this.host.logger.error(`queue '${this.queue}': ${describeError(err)}`))
+      .finally(() => {
+        this.running--;
+        this.next();
+      });
+  }
+
+  private next(): void {
+    const mayStart = !this.stopping || this.plan.noAck;
+    while (mayStart && this.running < this.plan.concurrency && this.waiting.length > 0) this.run(this.waiting.shift()!);
+    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private isIdle(): boolean {
+    return this.running === 0 && (this.waiting.length === 0 || !this.plan.noAck);
+  }
+
+  private whenIdle(timeoutMs: number): Promise<boolean> {
+    if (this.isIdle()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private async process(msg: SessionMessage): Promise<void> {
+    const settlement = new Settlement(msg, this.plan.noAck);
+    const where = () => this.describe(msg);
+    let headers: FieldTable;
+    try {
+      headers = msg.properties.headers ?? {};
+    } catch (err) {
+      this.host.logger.error(`rejected a message with unreadable headers (${where()}): ${describeError(err)}`);
+      settlement.reject(false);
+      return;
+    }
+    const fromHeader = headers[WarrenHeaders.PATTERN];
+    const pattern = typeof fromHeader === 'string' ? fromHeader : msg.fields.routingKey;
+    const route = this.route(pattern, typeof fromHeader === 'string', msg);
+    const replyTo = msg.properties.replyTo;
+
+    if (!route) {
+      this.host.logger.warn(`no handler for pattern '${pattern}' on queue '${this.queue}' (${where()})`);
+      if (replyTo) {
+        await this.reply(msg, undefined, {
+          status: 'error',
+          message: `There is no matching message handler for pattern '${pattern}' on queue '${this.queue}'`,
+          code: 'NO_HANDLER',
+        });
+        settlement.ack();
+      } else settlement.nack(false);
+      return;
+    }
+
+    let data: unknown;
+    try {
+      data = route.deserializer.deserialize(msg.body, msg.properties);
+    } catch (err) {
+      this.host.logger.error(
+        `rejected a message whose body cannot be deserialized (${where()}): ${describeError(err)}`,
+      );
+      if (replyTo && !route.isEvent) {
+        await this.reply(msg, undefined, {
+          status: 'error',
+          message: `The request body cannot be deserialized: ${describeError(err)}`,
+          code: 'DESERIALIZATION_FAILED',
+        });
+      }
+      settlement.reject(false);
+      return;
+    }
+
+    const ctx = new AmqpContext([msg, pattern, this.queue, settlement]);
+    let result: unknown;
+    let failure: { error: unknown } | undefined;
+    try {
+      result = await this.host.invoke(route.handler, data, ctx);
+    } catch (error) {
+      failure = { error };
+    }
+
+    if (!route.isEvent && replyTo) {
+      await this.reply(msg, route, failure ? toErrorEnvelope(failure.error) : undefined, result);
+      if (route.ack === 'auto') settlement.ack();
+      else if (failure && !settlement.settled) settlement.nack(false);
+      return;
+    }
+    if (!failure) {
+      if (route.ack === 'auto') settlement.ack();
+      return;
+    }
+    await this.onFailure(msg, route, pattern, ctx, settlement, toErrorEnvelope(failure.error));
+  }
+
+  /** A failed event (or a request without reply_to): retry policy, or nack without requeue. */
+  private async onFailure(
+    msg: SessionMessage,
+    route: Route,
+    pattern: string,
+    ctx: AmqpContext,
+    settlement: Settlement,
+    error: RpcErrorEnvelope,
+  ): Promise<void> {
+    const where = this.describe(msg);
+    const noAck = this.plan.noAck;
+    if (settlement.settled && !noAck) {
+      this.host.logger.error(`handler for '${pattern}' failed after settling its message (${where}): ${error.message}`);
+      return;
+    }
+    if (!route.retry) {
+      const outcome = noAck ? 'dropped (no-ack consumer)' : 'nacked without requeue';
+      this.host.logger.error(`handler for '${pattern}' failed; message ${outcome} (${where}): ${error.message}`);
+      settlement.nack(false);
+      return;
+    }
+    const attempt = ctx.getAttempt();
+    try {
+      const outcome = await this.host.retries.forward(msg, this.queue, pattern, attempt, route.retry, error);
+      if (outcome.kind === 'retried') {
+        this.host.logger.warn(
+          `handler for '${pattern}' failed (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; retry in ${outcome.delayMs} ms`,
+        );
+      } else {
+        this.host.logger.error(
+          `handler for '${pattern}' failed for the last time (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; parked in '${outcome.queue}'`,
+        );
+      }
+      settlement.ack();
+    } catch (err) {
+      // The copy is not safely stored: keep the original (it is redelivered with the same attempt number).
+      this.host.logger.error(
+        `could not store the retry copy of a failed message (${where}): ${describeError(err)}; requeued`,
+      );
+      settlement.nack(true);
+    }
+  }
+
+  private route(pattern: string, fromHeader: boolean, msg: SessionMessage): Route | undefined {
+    const hit = this.plan.routes.match(pattern);
+    if (hit) return hit;
+    // Sent straight to the queue through the default exchange by a client that knows no pattern: its only handler.
+    if (
+      !fromHeader &&
+      msg.fields.exchange === '' &&
+      msg.fields.routingKey === this.queue &&
+      this.plan.routes.size === 1
+    ) {
+      return this.plan.routes.values()[0];
+    }
+    return undefined;
+  }
+
+  /** Publish the reply (or error envelope) to reply_to through the default exchange, with the request's correlation id. */
+  private async reply(
+    msg: SessionMessage,
+    route: Route | undefined,
+    error?: RpcErrorEnvelope,
+    value?: unknown,
+  ): Promise<void> {
+    const replyTo = msg.properties.replyTo;
+    if (!replyTo) return;
+    const reply = encodeReply(route, error, value);
+    try {
+      await this.host.session.publish('', replyTo, reply.body, {
+        correlationId: msg.properties.correlationId,
+        contentType: reply.contentType,
+        contentEncoding: reply.contentEncoding,
+        headers: reply.headers,
+      });
+    } catch (err) {
+      this.host.logger.error(`could not reply to '${replyTo}' (${this.describe(msg)}): ${describeError(err)}`);
+    }
+  }
+
+  private describe(msg: SessionMessage): string {
+    const id = msg.properties.messageId;
+    return `queue '${this.queue}', routing key '${msg.fields.routingKey}'${id ? `, message id '${id}'` : ''}`;
+  }
+}
+
+/** A reply body: the route's serialization of the value, or a JSON error envelope flagged with `x-warren-error`. */
+function encodeReply(
+  route: Route | undefined,
+  error: RpcErrorEnvelope | undefined,
+  value: unknown,
+): SerializedBody & { headers: FieldTable } {
+  if (!error && route) {
+    try {
+      return { ...route.serializer.serialize(value), headers: {} };
+    } catch (err) {
+      error = {
+        status: 'error',
+        message: `The reply cannot be serialized: ${describeError(err)}`,
+        code: 'SERIALIZATION_FAILED',
+      };
+    }
+  }
+  const envelope = error ?? { status: 'error', message: 'no reply' };
+  return {
+    body: Buffer.from(JSON.stringify(envelope)),
+    contentType: CONTENT_TYPE_JSON,
+    headers: { [WarrenHeaders.ERROR]: true },
+  };
+}

@@ -1,0 +1,55 @@
+import { ChannelError, ReplyCode } from '../../amqp';
+
+export type TopologyEntity = 'exchange' | 'queue' | 'binding' | 'exchange binding';
+
+/** A declaration the broker refused (other than a mismatch): access refused, exclusive queue locked, missing exchange... */
+export class TopologyError extends Error {
+  constructor(
+    message: string,
+    readonly entity: TopologyEntity,
+    readonly entityName: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * 406 PRECONDITION_FAILED: the entity exists on the broker with other settings. `argument` names what differs
+ * (`x-message-ttl`, `durable`, `type`...) when the broker said so.
+ */
+export class TopologyMismatchError extends TopologyError {
+  constructor(
+    entity: TopologyEntity,
+    entityName: string,
+    readonly argument: string | undefined,
+    readonly replyText: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${entity} '${entityName}' already exists on the broker with different settings` +
+        `${argument ? ` (argument '${argument}' differs)` : ''}: ${replyText}`,
+      entity,
+      entityName,
+      options,
+    );
+  }
+}
+
+/** Two places in the application define the same entity differently. */
+export class TopologyConflictError extends TopologyError {}
+
+/** Wraps a declaration failure with the entity it concerns. */
+export function topologyFailure(err: unknown, entity: TopologyEntity, name: string): Error {
+  if (err instanceof ChannelError) {
+    if (err.replyCode === ReplyCode.PRECONDITION_FAILED) {
+      const argument = /inequivalent arg '([^']+)'/.exec(err.replyText)?.[1];
+      return new TopologyMismatchError(entity, name, argument, err.replyText, { cause: err });
+    }
+    return new TopologyError(`declaring ${entity} '${name}' failed: ${err.replyCode} ${err.replyText}`, entity, name, {
+      cause: err,
+    });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
