@@ -569,7 +569,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         const entry = this.consumers.get(tag);
         this.consumers.delete(tag);
         if (!m.args.noWait) this.connection.sendMethod(this.id, 'basic.cancel-ok', { consumerTag: tag });
-        entry?.cancelledByServer();
+        entry?.cancelledByServer(tag);
         this.emit('cancel', tag);
         return;
       }
@@ -627,9 +627,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     };
     const withCancel: ConsumerEntry = {
       ...entry,
-      cancelledByServer: () => {
-        options.onCancel?.(consumer.consumerTag);
-        entry.cancelledByServer();
+      cancelledByServer: (tag) => {
+        options.onCancel?.(tag);
+        entry.cancelledByServer(tag);
       },
     };
     const consumer = {

@@ -202,6 +202,20 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   /** connection.update-secret: refresh credentials (e.g. an OAuth token) on a live connection. */
   async updateSecret(newSecret: string, reason: string): Promise<void> {
     this.assertOpen();
+    // One at a time: channel 0 has a single reply slot.
+    while (this.updatingSecret) await this.updatingSecret.catch(() => undefined);
+    this.assertOpen();
+    this.updatingSecret = this.sendUpdateSecret(newSecret, reason);
+    try {
+      await this.updatingSecret;
+    } finally {
+      this.updatingSecret = null;
+    }
+  }
+
+  private updatingSecret: Promise<void> | null = null;
+
+  private async sendUpdateSecret(newSecret: string, reason: string): Promise<void> {
     const reply = this.expectOnChannel0('connection.update-secret-ok');
     this.sendMethod(0, 'connection.update-secret', { newSecret, reason });
     await withTimeout(reply, this.options.operationTimeoutMs, 'connection.update-secret');
@@ -389,11 +403,15 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private channel0Waiter: ((m: DecodedMethod) => void) | null = null;
+  /** Rejects the channel-0 waiter when the connection ends (see finish). */
+  private channel0Fail: ((err: Error) => void) | null = null;
 
   private expectOnChannel0(name: MethodName): Promise<void> {
     return new Promise((resolve, reject) => {
+      this.channel0Fail = reject;
       this.channel0Waiter = (m) => {
         this.channel0Waiter = null;
+        this.channel0Fail = null;
         if (m.name === name) resolve();
         else reject(new ProtocolError(`expected ${name}, got ${m.name}`, ReplyCode.COMMAND_INVALID));
       };
@@ -613,6 +631,9 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     this.unblockWaiters = [];
     this.onDrain();
     this.handshake?.reject(channelErr);
+    this.channel0Fail?.(channelErr);
+    this.channel0Waiter = null;
+    this.channel0Fail = null;
     this.closeOkWaiter?.();
     this.emit('close', err);
   }

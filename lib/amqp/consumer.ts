@@ -39,7 +39,7 @@ export interface ConsumerEntry {
   queue: string;
   deliver(message: Message): void;
   /** The broker cancelled it. */
-  cancelledByServer(): void;
+  cancelledByServer(consumerTag: string): void;
   /** The channel closed: no more messages. */
   ended(err: Error): void;
 }
@@ -67,13 +67,10 @@ export class ConsumerStream implements AsyncIterable<Message> {
       this.started = this.start({
         queue: this.queue,
         deliver: (m) => this.push(m),
-        cancelledByServer: () => this.fail(new ConsumerCancelledError(this.tag())),
+        cancelledByServer: (tag) => this.fail(new ConsumerCancelledError(tag)),
         ended: (err) => this.fail(err),
       });
-      this.started.then(
-        (c) => (this.tagValue = c.consumerTag),
-        (err: Error) => this.fail(err),
-      );
+      this.started.catch((err: Error) => this.fail(err));
     }
     return this.started;
   }
@@ -100,11 +97,6 @@ export class ConsumerStream implements AsyncIterable<Message> {
     }
   }
 
-  private tagValue = '';
-  private tag(): string {
-    return this.tagValue;
-  }
-
   private next(): Promise<IteratorResult<Message>> {
     const m = this.buffered.shift();
     if (m) return Promise.resolve({ done: false, value: m });
@@ -114,7 +106,6 @@ export class ConsumerStream implements AsyncIterable<Message> {
   }
 
   private push(m: Message): void {
-    if (m.fields.consumerTag) this.tagValue = m.fields.consumerTag;
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = null;
