@@ -805,6 +805,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closeError = err;
+    // A close() waiting for close-ok is done too: the connection that would carry it is gone.
+    if (!awaitCloseOk) this.closeOk?.();
     const failure = err ?? new ClosedError(`channel ${this.id} is closed`);
     for (const rpc of this.rpcs.splice(0)) {
       clearTimeout(rpc.timer);

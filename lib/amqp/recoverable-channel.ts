@@ -46,11 +46,30 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     if (ch?.isOpen) await ch.close().catch(() => undefined);
   }
 
-  /** @internal the session has a connection for this channel's role */
-  async attach(conn: AmqpConnection): Promise<void> {
-    if (this.closed) return;
+  /** @internal the session has a connection for this channel's role (idempotent per connection) */
+  attach(conn: AmqpConnection): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.current?.isOpen && this.current.connection === conn) return Promise.resolve();
+    if (this.attaching && this.attachingTo === conn) return this.attaching;
+    this.attachingTo = conn;
+    this.attaching = this.open(conn).finally(() => {
+      this.attaching = null;
+      this.attachingTo = null;
+    });
+    return this.attaching;
+  }
+
+  private attaching: Promise<void> | null = null;
+  private attachingTo: AmqpConnection | null = null;
+
+  private async open(conn: AmqpConnection): Promise<void> {
     const ch = await conn.channel();
-    await this.setup(ch);
+    try {
+      await this.setup(ch);
+    } catch (err) {
+      await ch.close().catch(() => undefined);
+      throw err;
+    }
     this.current = ch;
     ch.once('close', (err) => {
       if (this.current === ch) this.current = null;

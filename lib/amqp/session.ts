@@ -100,6 +100,8 @@ interface PendingPublish {
   timer?: NodeJS.Timeout;
   /** Retries after a 404 on a recorded exchange. */
   attempts?: number;
+  /** When waiting in the outage buffer must end (set on first wait). */
+  deadline?: number;
 }
 
 interface ConsumerRecord {
@@ -487,7 +489,11 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   }
 
   private async attachRecoverable(conn: AmqpConnection, role: SessionRole): Promise<void> {
-    for (const [rc, r] of this.recoverable) if (r === role) await rc.attach(conn);
+    for (const [rc, r] of this.recoverable) {
+      if (r !== role) continue;
+      // One owner's failing setup must not hold back the rest of recovery.
+      await rc.attach(conn).catch((e: Error) => this.logger.warn(`recoverable channel setup failed: ${e.message}`));
+    }
   }
 
   private onDisconnected(role: SessionRole): void {
@@ -523,6 +529,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       this.enqueue(p, true);
       return;
     }
+    p.deadline = undefined; // on the wire: a later outage gets a fresh time bound
     this.inFlight.add(p);
     ch.publish(p.exchange, p.routingKey, p.body, p.options).then(
       () => {
@@ -562,28 +569,33 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   /** Hold a publish until the publisher is back. `accepted`: already taken before (never refused for space). */
   private enqueue(p: PendingPublish, accepted: boolean): void {
     const o = this.bufferOptions;
-    if (!accepted) {
-      if (this.buffer.length >= o.maxMessages || this.bufferBytes + p.body.length > o.maxBytes) {
-        p.reject(
-          new BufferOverflowError(
-            `session ${this.name}: publish buffer full (${this.buffer.length} messages, ${this.bufferBytes} bytes; limits ${o.maxMessages} / ${o.maxBytes})`,
-          ),
-        );
-        return;
-      }
-      p.timer = setTimeout(() => {
-        const i = this.buffer.indexOf(p);
-        if (i < 0) return;
-        this.buffer.splice(i, 1);
-        this.bufferBytes -= p.body.length;
-        p.reject(
-          new TimeoutError(
-            `publish to '${p.exchange}' / '${p.routingKey}' waited ${o.timeoutMs} ms for the broker`,
-            'publish',
-            o.timeoutMs,
-          ),
-        );
-      }, o.timeoutMs);
+    if (!accepted && (this.buffer.length >= o.maxMessages || this.bufferBytes + p.body.length > o.maxBytes)) {
+      p.reject(
+        new BufferOverflowError(
+          `session ${this.name}: publish buffer full (${this.buffer.length} messages, ${this.bufferBytes} bytes; limits ${o.maxMessages} / ${o.maxBytes})`,
+        ),
+      );
+      return;
+    }
+    // Every wait in the buffer is bounded: the deadline is fixed when the publish first waits.
+    p.deadline ??= Date.now() + o.timeoutMs;
+    if (!p.timer) {
+      p.timer = setTimeout(
+        () => {
+          const i = this.buffer.indexOf(p);
+          if (i < 0) return;
+          this.buffer.splice(i, 1);
+          this.bufferBytes -= p.body.length;
+          p.reject(
+            new TimeoutError(
+              `publish to '${p.exchange}' / '${p.routingKey}' waited ${o.timeoutMs} ms for the broker`,
+              'publish',
+              o.timeoutMs,
+            ),
+          );
+        },
+        Math.max(0, p.deadline - Date.now()),
+      );
     }
     this.buffer.push(p);
     this.bufferBytes += p.body.length;

@@ -67,7 +67,7 @@ export class AmqpConnectionHost implements OnApplicationShutdown {
       const timeout = this.options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
       let timer: NodeJS.Timeout | undefined;
       this.closing = Promise.race([
-        this.session.close(),
+        this.session.close({ timeoutMs: timeout }),
         new Promise<void>((resolve) => {
           timer = setTimeout(() => {
             this.logger.warn(`closing connection '${this.name}' took longer than ${timeout} ms; giving up waiting`);

@@ -9,9 +9,10 @@ import {
   type AmqpContext,
   AmqpEventPattern,
 } from '../../lib/nest';
-import { amqpUrl, uniqueName, waitFor } from '../support/broker';
+import type { AmqpSession, SessionRole } from '../../lib/amqp';
+import { amqpUrl, closeConnectionsWhere, uniqueName, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { BrokerProbe, Recorder } from './nest-support';
+import { BrokerProbe, deferred, Recorder, startMicroservice } from './nest-support';
 
 jest.setTimeout(30_000);
 
@@ -85,6 +86,111 @@ describe('graceful shutdown', () => {
       }
     },
   );
+  it.each<Mode>(['standalone', 'module'])(
+    '%s: closing cancels the consumer at once; the running handler still finishes and its ack counts',
+    async (mode) => {
+      const queue = probe.queue(`cancel-first-${mode}`);
+      const started = new Recorder<number>();
+      const finished: number[] = [];
+      const gate = deferred();
+
+      @Controller()
+      class GatedController {
+        @EventPattern('gated.item', { queue: { name: queue, durable: false }, prefetch: 1 })
+        async handle(@Payload() n: number) {
+          started.push(n);
+          await gate.promise;
+          finished.push(n);
+        }
+      }
+
+      const app = await start(mode, [GatedController]);
+      const closing = (async () => {
+        for (const n of [0, 1]) {
+          await probe.publish('', queue, n, { headers: { [WarrenHeaders.PATTERN]: 'gated.item' } });
+        }
+        await started.waitFor(1);
+        return app.close();
+      })();
+      try {
+        // The broker sees no consumer any more while the handler is still running.
+        await waitFor(async () => (await probe.queueInfo(queue))?.consumerCount === 0, 10_000, 'the consumer to go');
+        expect(finished).toEqual([]);
+      } finally {
+        gate.resolve();
+        await closing;
+      }
+
+      expect(finished).toEqual([0]);
+      const left = await probe.get(queue);
+      expect(left && JSON.parse(left.content.toString())).toBe(1);
+      expect(left && left.fields.redelivered).toBe(false); // never handed to the closing consumer
+      expect(await probe.messageCount(queue)).toBe(0);
+    },
+  );
+});
+
+describe('a lost consumer connection', () => {
+  let probe: BrokerProbe;
+
+  beforeEach(async () => {
+    probe = await BrokerProbe.open();
+  });
+
+  afterEach(async () => {
+    await probe.close();
+  });
+
+  it('messages waiting for a handler slot when their channel died are not handled; their redeliveries are, once', async () => {
+    const queue = probe.queue('slot');
+    const connectionName = uniqueName('nest-slot');
+    const seen = new Recorder<{ n: number; redelivered: boolean }>();
+    const gate = deferred();
+
+    @Controller()
+    class OneAtATimeController {
+      @AmqpEventPattern('slot.item', { queue: { name: queue, durable: false }, prefetch: 10, concurrency: 1 })
+      async handle(@Payload() n: number, @Ctx() ctx: AmqpContext) {
+        seen.push({ n, redelivered: ctx.isRedelivered() });
+        if (n === 0 && !ctx.isRedelivered()) await gate.promise;
+      }
+    }
+
+    const { app, server } = await startMicroservice({ controllers: [OneAtATimeController] }, { connectionName });
+    try {
+      const session = server.unwrap<AmqpSession>();
+      for (const n of [0, 1, 2, 3]) {
+        await probe.publish('', queue, n, { headers: { [WarrenHeaders.PATTERN]: 'slot.item' } });
+      }
+      await seen.waitFor(1);
+      // 1, 2 and 3 are delivered and wait behind 0 (concurrency 1).
+      await waitFor(async () => (await probe.queueInfo(queue))?.messageCount === 0, 10_000, 'all to be delivered');
+
+      const recovered = new Promise<void>((resolve) =>
+        session.on('recovered', (role: SessionRole) => role === 'consumer' && resolve()),
+      );
+      await waitFor(
+        async () => (await closeConnectionsWhere((c) => c.clientName === `${connectionName}:consumer`)).length > 0,
+        10_000,
+        'the consumer connection to be closed',
+      );
+      await recovered;
+      gate.resolve();
+
+      await seen.waitFor(5);
+      await app.close();
+      expect(seen.items).toEqual([
+        { n: 0, redelivered: false },
+        { n: 0, redelivered: true },
+        { n: 1, redelivered: true },
+        { n: 2, redelivered: true },
+        { n: 3, redelivered: true },
+      ]);
+      expect(await probe.messageCount(queue)).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('starting while the broker is down', () => {

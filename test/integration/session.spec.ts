@@ -590,11 +590,14 @@ describe('AmqpSession (managed client)', () => {
       expect(got.bodies()).toEqual(['once']);
     });
 
-    it('the publisher waiting for topology recovery is not stranded when the consumer connection dies mid-recovery', async () => {
+    it('a publish held for topology recovery is not stranded when the consumer connection dies mid-recovery', async () => {
       const s = await started();
       const { session, name } = s;
       const q = qName();
+      const ex = `${q}.x`;
+      await session.exchangeDeclare(ex, 'direct', { durable: false, autoDelete: false });
       await session.queueDeclare(q, { durable: false });
+      await session.queueBind(q, ex, 'k');
       // Hold the consumer connection's reconnects until told; keep the last connection it opened.
       const real = AmqpConnection.connectOnce.bind(AmqpConnection);
       let openGate: () => void = () => undefined;
@@ -607,14 +610,17 @@ describe('AmqpSession (managed client)', () => {
         if (isConsumer) lastConsumerConn = conn;
         return conn;
       });
-      const publisherBack = nextFor(session, 'connected', 'publisher');
+      const publisherBack = nextFor(session, 'recovered', 'publisher');
       const consumerDown = new Promise<void>((resolve) =>
         session.on('disconnected', (role) => role === 'consumer' && resolve()),
       );
       await killConnection(`${name}:consumer`);
       await consumerDown;
       await killConnection(`${name}:publisher`);
-      await publisherBack; // the new publisher connection now waits for the consumer side's topology
+      await publisherBack;
+      // The publisher is back, but the exchange is one the session recorded and the consumer side has not
+      // replayed the topology yet: the publish waits for that replay.
+      const held = session.publish(ex, 'k', 'through');
 
       // The consumer's next connection dies as soon as it is up (before the topology is replayed).
       let sabotaged = false;
@@ -623,14 +629,13 @@ describe('AmqpSession (managed client)', () => {
         sabotaged = true;
         lastConsumerConn.destroy(new ConnectionLostError('killed by the test during recovery'));
       });
-      const publisherRecovered = nextFor(session, 'recovered', 'publisher');
       const consumerRecovered = nextFor(session, 'recovered', 'consumer');
       openGate();
       await consumerRecovered;
       expect(sabotaged).toBe(true);
-      await publisherRecovered;
-      await session.publish('', q, 'through');
+      await held;
       expect((await onAdmin((ch) => ch.queueDeclare(q, { passive: true }))).messageCount).toBe(1);
+      await onAdmin((ch) => ch.exchangeDelete(ex));
     });
 
     it('the outage buffer is bounded: the publish beyond maxMessages rejects at once with BufferOverflowError', async () => {

@@ -137,11 +137,17 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     this.replyChannel().then(
       (replies) =>
         replies
-          .publish(message.exchange, message.routingKey, message.body, { ...message.properties, correlationId })
+          .publish({
+            exchange: message.exchange,
+            routingKey: message.routingKey,
+            body: message.body,
+            options: { ...message.properties, correlationId },
+            isWanted: () => this.pending.has(correlationId),
+          })
           .catch(fail),
       fail,
     );
-    // Unsubscribing (or a timeout) forgets the call: a late reply is dropped quietly.
+    // Unsubscribing (or a timeout) forgets the call: a late reply is dropped quietly, an unsent request is not sent.
     return () => {
       const call = this.pending.get(correlationId);
       if (!call) return;

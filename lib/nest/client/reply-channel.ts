@@ -1,22 +1,38 @@
 import {
+  AmqpError,
+  ChannelError,
+  ClosedError,
   ConnectionLostError,
+  NackError,
+  UnroutableError,
   type AmqpSession,
-  type Channel,
   type Logger,
   type Message,
   type PublishOptions,
+  type RecoverableChannel,
   type SessionConsumer,
 } from '../../amqp';
 import { DIRECT_REPLY_QUEUE } from '../amqp.constants';
 import { describeError } from '../amqp.logger';
+
+/** A request that expects a reply. */
+export interface ReplyRequest {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  /** Its properties, `correlationId` included; `replyTo` is set by the reply channel. */
+  options: PublishOptions;
+  /** Checked right before the request is written: a call that timed out or failed meanwhile is not sent at all. */
+  isWanted(): boolean;
+}
 
 /**
  * Where replies arrive and how requests that expect them are published. `lost` is called when replies that are on
  * their way can no longer arrive (the reply channel or queue went away): pending calls should fail at once.
  */
 export interface ReplyChannel {
-  /** Publish a request whose reply comes back here. Resolves on the broker's confirm. */
-  publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions): Promise<void>;
+  /** Publish a request whose reply comes back here. Resolves on the broker's confirm (at once if no longer wanted). */
+  publish(request: ReplyRequest): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,66 +41,49 @@ export type ReplyLostListener = (err: Error) => void;
 
 /**
  * RabbitMQ direct reply-to: the reply consumer (`amq.rabbitmq.reply-to`, no-ack) and the requests must share one
- * channel, so the channel is taken out of the session's publishing pool for the client's lifetime. When it dies, the
- * replies on their way are lost (`onLost`), and the next request takes a new one.
+ * channel. It is a recoverable channel of its own on the publisher connection (the session's publishing pool keeps
+ * all its channels), re-opened with its reply consumer after every recovery or channel error. When it dies, the
+ * replies on their way are lost (`onLost`); requests made while it is down wait for the next one.
  */
 export class DirectReplyChannel implements ReplyChannel {
-  private channel: Promise<Channel> | null = null;
-  private consumerTag: string | null = null;
+  private readonly channel: RecoverableChannel;
   private closed = false;
 
-  constructor(
-    private readonly session: AmqpSession,
-    private readonly onReply: ReplyListener,
-    private readonly onLost: ReplyLostListener,
-    private readonly logger: Logger,
-  ) {}
+  constructor(session: AmqpSession, onReply: ReplyListener, onLost: ReplyLostListener, logger: Logger) {
+    this.channel = session.recoverableChannel('publisher', async (ch) => {
+      await ch.confirmSelect();
+      await ch.consume(DIRECT_REPLY_QUEUE, (m) => onReply(m), { noAck: true });
+    });
+    this.channel.on('lost', (err) => {
+      const why = describeError(err);
+      logger.warn(`direct reply-to channel lost (${why}); replies on their way are lost`);
+      onLost(new ConnectionLostError(`the reply channel was lost before the reply arrived (${why})`, { cause: err }));
+    });
+  }
 
-  async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions): Promise<void> {
-    const ch = await this.open();
-    await ch.publish(exchange, routingKey, body, { ...options, replyTo: DIRECT_REPLY_QUEUE });
+  async publish(request: ReplyRequest): Promise<void> {
+    if (this.closed) throw new ClosedError('the client is closed');
+    const ch = await this.channel.channel();
+    if (!request.isWanted()) return;
+    const { exchange, routingKey, body, options } = request;
+    try {
+      await ch.publish(exchange, routingKey, body, { ...options, replyTo: DIRECT_REPLY_QUEUE });
+    } catch (err) {
+      // Refused for this request's own sake (nack, return, a channel error it caused): say so. Anything else means
+      // the channel went away under it.
+      if (err instanceof NackError || err instanceof UnroutableError || err instanceof ChannelError) throw err;
+      if (err instanceof AmqpError) {
+        throw new ConnectionLostError(`the reply channel was lost before the request was confirmed (${err.message})`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const pending = this.channel;
-    this.channel = null;
-    const ch = pending ? await pending.catch(() => null) : null;
-    if (!ch) return;
-    if (ch.isOpen && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
-    this.session.release(ch);
-  }
-
-  private open(): Promise<Channel> {
-    if (this.closed) return Promise.reject(new ConnectionLostError('the client is closed'));
-    if (!this.channel) {
-      const opening = this.acquire();
-      this.channel = opening;
-      opening.catch(() => {
-        if (this.channel === opening) this.channel = null;
-      });
-    }
-    return this.channel;
-  }
-
-  private async acquire(): Promise<Channel> {
-    const ch = await this.session.acquire();
-    try {
-      const consumer = await ch.consume(DIRECT_REPLY_QUEUE, (m) => this.onReply(m), { noAck: true });
-      this.consumerTag = consumer.consumerTag;
-    } catch (err) {
-      this.session.release(ch);
-      throw err;
-    }
-    ch.once('close', (err) => {
-      this.channel = null;
-      this.consumerTag = null;
-      if (this.closed) return;
-      const why = err ? describeError(err) : 'closed';
-      this.logger.warn(`direct reply-to channel lost (${why}); replies on their way are lost`);
-      this.onLost(new ConnectionLostError(`the reply channel was lost before the reply arrived (${why})`));
-    });
-    return ch;
+    await this.channel.close();
   }
 }
 
@@ -113,8 +112,10 @@ export class QueueReplyChannel implements ReplyChannel {
     session.on('queueRenamed', this.onRenamed);
   }
 
-  async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions): Promise<void> {
+  async publish(request: ReplyRequest): Promise<void> {
     const consumer = await this.open();
+    if (!request.isWanted()) return;
+    const { exchange, routingKey, body, options } = request;
     await this.session.publish(exchange, routingKey, body, { ...options, replyTo: consumer.queue });
   }
 
@@ -131,7 +132,7 @@ export class QueueReplyChannel implements ReplyChannel {
   }
 
   private open(): Promise<SessionConsumer> {
-    if (this.closed) return Promise.reject(new ConnectionLostError('the client is closed'));
+    if (this.closed) return Promise.reject(new ClosedError('the client is closed'));
     if (!this.consumer) {
       const opening = this.start();
       this.consumer = opening;

@@ -209,7 +209,7 @@ export class AmqpServer
     for (const off of this.detach.splice(0)) off();
     if (this.ownsSession && this.session) {
       await this.session
-        .close()
+        .close({ timeoutMs: this.options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS })
         .catch((err: unknown) => this.logger.error(`closing the session failed: ${describeError(err)}`));
     }
     this.state = 'closed';

@@ -48,16 +48,25 @@ class Settlement implements DeliverySettlement {
   }
 }
 
+/** A message waiting for a free handler slot (concurrency), and what settles its delivery for the session. */
+interface Waiting {
+  msg: SessionMessage;
+  done: () => void;
+}
+
 /**
  * One consumer on one queue: dispatches each message to the handler of its pattern, runs at most `concurrency`
  * handlers at once, replies to requests, settles per the route's ack mode, and hands failed events to the retry
- * policy. `stop()` lets running handlers finish; messages it did not start are never acked (the broker requeues them
- * when the consumer's channel closes).
+ * policy. `stop()` cancels the consumer at once and lets running handlers finish; messages it did not start are never
+ * acked (the broker requeues them when the consumer's channel closes).
+ *
+ * Each delivery's promise, handed back to the session, settles when the message is done with (handled, or left for
+ * the broker to redeliver): that is what the session's draining cancel waits for before it closes the channel.
  */
 export class QueueConsumer {
   private consumer: SessionConsumer | null = null;
   private running = 0;
-  private readonly waiting: SessionMessage[] = [];
+  private readonly waiting: Waiting[] = [];
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
 
@@ -88,34 +97,44 @@ export class QueueConsumer {
   }
 
   /**
-   * Stop consuming and wait (at most timeoutMs) for running handlers. Resolves true when everything finished.
-   * Ack-mode consumers keep their channel until then so that finishing handlers can still ack.
+   * Stop: cancel the consumer at once (the broker delivers nothing more), let running handlers finish within
+   * timeoutMs (their acks still count: the channel stays open until then), then close the channel, which returns the
+   * messages nobody started to the queue. Resolves true when every handler finished in time.
    */
   async stop(timeoutMs: number): Promise<boolean> {
     this.stopping = true;
+    const deadline = Date.now() + timeoutMs;
+    // Ack mode: messages waiting for a slot are not started; they go back to the queue with the channel. No-ack
+    // messages are ours already: they still run.
+    if (!this.plan.noAck) for (const w of this.waiting.splice(0)) w.done();
     const consumer = this.consumer;
-    if (this.plan.noAck) await consumer?.cancel().catch(() => undefined);
-    const drained = await this.whenIdle(timeoutMs);
+    await consumer
+      ?.cancel({ drainTimeoutMs: timeoutMs })
+      .catch((err: unknown) =>
+        this.host.logger.warn(`queue '${this.queue}': cancelling the consumer failed: ${describeError(err)}`),
+      );
+    // The session waits only while the channel lives: handlers of a channel lost meanwhile get the rest of the time.
+    const drained = await this.whenIdle(Math.max(0, deadline - Date.now()));
     if (!drained) {
       this.host.logger.warn(
         `queue '${this.queue}': ${this.running} handler(s) still running after ${timeoutMs} ms; their messages go back to the queue`,
       );
     }
-    if (!this.plan.noAck) await consumer?.cancel().catch(() => undefined);
     this.consumer = null;
     return drained;
   }
 
-  private onMessage(msg: SessionMessage): void {
+  private onMessage(msg: SessionMessage): Promise<void> | undefined {
     // Stopping: an ack-mode message we have not started stays unacked and is requeued when the channel closes.
-    if (this.stopping && !this.plan.noAck) return;
-    if (this.running < this.plan.concurrency) this.run(msg);
-    else this.waiting.push(msg);
+    if (this.stopping && !this.plan.noAck) return undefined;
+    if (this.running < this.plan.concurrency) return this.run(msg);
+    return new Promise<void>((done) => this.waiting.push({ msg, done }));
   }
 
-  private run(msg: SessionMessage): void {
+  /** Never rejects: a failure is logged here. */
+  private run(msg: SessionMessage): Promise<void> {
     this.running++;
-    this.process(msg)
+    return this.process(msg)
       .catch((err: unknown) => this.host.logger.error(`queue '${this.queue}': ${describeError(err)}`))
       .finally(() => {
         this.running--;
@@ -124,13 +143,24 @@ export class QueueConsumer {
   }
 
   private next(): void {
-    const mayStart = !this.stopping || this.plan.noAck;
-    while (mayStart && this.running < this.plan.concurrency && this.waiting.length > 0) this.run(this.waiting.shift()!);
+    while (this.running < this.plan.concurrency && this.waiting.length > 0) {
+      const { msg, done } = this.waiting.shift()!;
+      // Its channel died while it waited: the broker redelivers it (an ack would be dropped), so handling it now
+      // would handle it twice. No-ack messages are never redelivered: they run whatever happened to the channel.
+      if (!this.plan.noAck && !msg.isLive()) {
+        this.host.logger.debug?.(
+          `queue '${this.queue}': skipped a waiting message whose channel closed; the broker redelivers it (${this.describe(msg)})`,
+        );
+        done();
+        continue;
+      }
+      void this.run(msg).then(done);
+    }
     if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private isIdle(): boolean {
-    return this.running === 0 && (this.waiting.length === 0 || !this.plan.noAck);
+    return this.running === 0 && this.waiting.length === 0;
   }
 
   private whenIdle(timeoutMs: number): Promise<boolean> {
