@@ -251,15 +251,8 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   /** @internal Queue one encoded frame (or frame group) for writing. Returns true when the socket wants a drain. */
   send(data: Buffer | Buffer[]): boolean {
     if (this.closed) return false;
-    if (Array.isArray(data)) {
-      for (const b of data) {
-        this.pending.push(b);
-        this.pendingBytes += b.length;
-      }
-    } else {
-      this.pending.push(data);
-      this.pendingBytes += data.length;
-    }
+    if (Array.isArray(data)) for (const b of data) this.enqueueBytes(b);
+    else this.enqueueBytes(data);
     if (this.heartbeatTimer) this.heartbeatTimer.wrote = true;
     if (this.pendingBytes >= FLUSH_BYTES) this.flush();
     else if (!this.flushScheduled) {
@@ -267,6 +260,25 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       process.nextTick(this.flushTick);
     }
     return this.socket.writableNeedDrain;
+  }
+
+  /**
+   * Publishes and acks are encoded back to back into the encoder's slab: a frame that starts where the
+   * previous pending one ends is merged into it (a wider view, no copy), so a burst leaves as one buffer
+   * instead of a writev of hundreds of tiny ones.
+   */
+  private enqueueBytes(b: Buffer): void {
+    const pending = this.pending;
+    const n = pending.length;
+    this.pendingBytes += b.length;
+    if (n > 0) {
+      const last = pending[n - 1];
+      if (last.buffer === b.buffer && last.byteOffset + last.length === b.byteOffset) {
+        pending[n - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + b.length);
+        return;
+      }
+    }
+    pending.push(b);
   }
 
   /** @internal */
