@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
+import { Observable, type Subscriber } from 'rxjs';
 import {
   ClosedError,
   TimeoutError,
@@ -12,21 +13,115 @@ import {
 } from '../../amqp';
 import type { AmqpClientOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_RPC_TIMEOUT_MS, WarrenHeaders } from '../amqp.constants';
-import { createAmqpLogger } from '../amqp.logger';
+import { createAmqpLogger, describeError } from '../amqp.logger';
 import { createSession, startSession } from '../amqp.session-factory';
-import { unwrapRecord, type AmqpRecordOptions } from '../record-builders/amqp.record-builder';
+import { AmqpRecord, type AmqpRecordOptions } from '../record-builders/amqp.record-builder';
 import { routingKeyFromPattern } from '../routing/pattern-matcher';
 import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-serializer.interface';
 import { DefaultDeserializer, DefaultSerializer } from '../serialization/default.serializer';
 import { AmqpRpcError, fromErrorBody } from '../server/rpc-error';
-import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel } from './reply-channel';
+import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel, type ReplyRequest } from './reply-channel';
 
 export type AmqpClientStatus = 'connected' | 'disconnected' | 'reconnecting';
 
-interface PendingCall {
-  pattern: string;
-  callback: (packet: WritePacket) => void;
-  timer: NodeJS.Timeout;
+/** A request waiting for its reply: what the reply channel publishes, and what unsubscribing cancels. */
+class PendingCall implements ReplyRequest {
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** False once answered, failed, timed out or unsubscribed: a request not sent yet is then never sent. */
+  active = true;
+
+  constructor(
+    private readonly calls: Map<string, PendingCall>,
+    readonly correlationId: string,
+    readonly pattern: string,
+    readonly timeoutMs: number,
+    readonly callback: (packet: WritePacket) => void,
+    readonly exchange: string,
+    readonly routingKey: string,
+    readonly body: Buffer,
+    readonly options: PublishOptions,
+  ) {}
+
+  isWanted(): boolean {
+    return this.active;
+  }
+
+  /** The call is over (answered, failed, timed out): stop waiting for it. False if it was over already. */
+  finish(): boolean {
+    if (!this.active) return false;
+    this.active = false;
+    clearTimeout(this.timer);
+    if (this.calls.get(this.correlationId) === this) this.calls.delete(this.correlationId);
+    return true;
+  }
+
+  /** Unsubscribed: forget the call (a late reply is dropped quietly, an unsent request is not sent). */
+  unsubscribe(): void {
+    this.finish();
+  }
+}
+
+/** A built message: where it goes and what it carries. */
+interface OutgoingMessage {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  properties: PublishOptions;
+}
+
+const NO_RECORD_OPTIONS: AmqpRecordOptions = Object.freeze({});
+
+/**
+ * What `emit` returns: the outcome of one publish that is already under way (Nest's emit is hot), replayed to every
+ * subscriber: `undefined` then complete on the broker's confirm, or the publish error. A failure nobody subscribed to
+ * is logged instead of surfacing as an unhandled rejection.
+ */
+class EmitResult<T> extends Observable<T> {
+  private state: 'pending' | 'confirmed' | 'failed' = 'pending';
+  private error: unknown = undefined;
+  /** Subscribers waiting for the outcome: usually one, so no array for it. */
+  private first: Subscriber<T> | null = null;
+  private more: Subscriber<T>[] | null = null;
+  private observed = false;
+
+  constructor(
+    published: Promise<void>,
+    private readonly onUnobservedFailure: (err: unknown) => void,
+  ) {
+    super((subscriber) => this.add(subscriber));
+    published.then(
+      () => this.settle('confirmed', undefined),
+      (err: unknown) => this.settle('failed', err),
+    );
+  }
+
+  private add(subscriber: Subscriber<T>): void {
+    this.observed = true;
+    if (this.state !== 'pending') this.notify(subscriber);
+    else if (!this.first) this.first = subscriber;
+    else (this.more ??= []).push(subscriber);
+  }
+
+  private settle(state: 'confirmed' | 'failed', error: unknown): void {
+    this.state = state;
+    this.error = error;
+    if (state === 'failed' && !this.observed) this.onUnobservedFailure(error);
+    const first = this.first;
+    const more = this.more;
+    this.first = null;
+    this.more = null;
+    if (first) this.notify(first);
+    if (more) for (const s of more) this.notify(s);
+  }
+
+  private notify(subscriber: Subscriber<T>): void {
+    if (this.state === 'failed') {
+      subscriber.error(this.error);
+      return;
+    }
+    subscriber.next(undefined as T);
+    subscriber.complete();
+  }
 }
 
 /** Longest routing key AMQP can carry (a short string). */
@@ -46,6 +141,11 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   private readonly ownsSession: boolean;
   private readonly logger: Logger;
   private readonly pending = new Map<string, PendingCall>();
+  /** Correlation ids: unique per client (a random prefix) and cheap (a counter), unlike a UUID per call. */
+  private readonly callIdPrefix = `${randomUUID()}.`;
+  private callSeq = 0;
+  /** The session once `connect()` resolved: publishes go straight to it. */
+  private attached: AmqpSession | null = null;
   private readonly amqpSerializer: AmqpSerializer;
   private readonly amqpDeserializer: AmqpDeserializer;
   private connecting: Promise<AmqpSession> | null = null;
@@ -107,62 +207,138 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     return routingKeyFromPattern(pattern);
   }
 
-  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
-    const pattern = this.normalizePattern(packet.pattern);
-    const { data, options } = unwrapRecord(packet.data);
-    let message: { exchange: string; routingKey: string; body: Buffer; properties: PublishOptions };
-    try {
-      message = this.buildMessage(pattern, data, options, false);
-    } catch (err) {
-      callback({ err });
-      return () => undefined;
+  /**
+   * Publishes a request per subscription (cold, like Nest's), emitting the reply. Same behaviour as ClientProxy.send
+   * without its per-call defer/mergeMap layers; an invalid call (no pattern or data) fails as Nest's does.
+   */
+  override send<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput): Observable<TResult> {
+    if (pattern === null || pattern === undefined || data === null || data === undefined) {
+      return super.send<TResult, TInput>(pattern, data);
     }
-    const correlationId = options.correlationId ?? randomUUID();
-    const timeoutMs = options.timeout ?? this.options.timeout ?? DEFAULT_RPC_TIMEOUT_MS;
-    const timer = setTimeout(() => {
-      if (!this.pending.delete(correlationId)) return;
-      callback({
-        err: new TimeoutError(`no reply to '${pattern}' within ${timeoutMs} ms`, `send ${pattern}`, timeoutMs),
-      });
-    }, timeoutMs);
-    this.pending.set(correlationId, { pattern, callback, timer });
-
-    const fail = (err: unknown) => {
-      const call = this.pending.get(correlationId);
-      if (!call) return;
-      this.pending.delete(correlationId);
-      clearTimeout(call.timer);
-      callback({ err });
-    };
-    this.replyChannel().then(
-      (replies) =>
-        replies
-          .publish({
-            exchange: message.exchange,
-            routingKey: message.routingKey,
-            body: message.body,
-            options: { ...message.properties, correlationId },
-            isWanted: () => this.pending.has(correlationId),
-          })
-          .catch(fail),
-      fail,
+    return new Observable<TResult>((observer) =>
+      this.request(this.packet(pattern, data), this.createObserver(observer)),
     );
-    // Unsubscribing (or a timeout) forgets the call: a late reply is dropped quietly, an unsent request is not sent.
-    return () => {
-      const call = this.pending.get(correlationId);
-      if (!call) return;
-      this.pending.delete(correlationId);
-      clearTimeout(call.timer);
-    };
+  }
+
+  /**
+   * Publishes the event at once (hot, like Nest's emit, whether or not anyone subscribes): the result emits
+   * `undefined` and completes on the broker's confirm, or errors with the publish error (logged when nobody
+   * subscribed). An invalid call (no pattern or data) fails as Nest's does.
+   */
+  override emit<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput): Observable<TResult> {
+    if (pattern === null || pattern === undefined || data === null || data === undefined) {
+      return super.emit<TResult, TInput>(pattern, data);
+    }
+    const packet = this.packet(pattern, data);
+    return new EmitResult<TResult>(this.publishEvent(packet), (err) => this.unobservedEmitFailure(packet, err));
+  }
+
+  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
+    const call = this.request(packet, callback);
+    return () => call?.unsubscribe();
   }
 
   protected async dispatchEvent<T = undefined>(packet: ReadPacket): Promise<T> {
-    const session = await this.connect();
-    const pattern = this.normalizePattern(packet.pattern);
-    const { data, options } = unwrapRecord(packet.data);
-    const m = this.buildMessage(pattern, data, options, true);
-    await session.publish(m.exchange, m.routingKey, m.body, m.properties);
+    await this.publishEvent(packet);
     return undefined as T;
+  }
+
+  /** Nest 12 runs its dispatch hook in createPacket; Nest 11 has neither. */
+  private packet(pattern: unknown, data: unknown): ReadPacket {
+    const create = (this as unknown as { createPacket?: (pattern: unknown, data: unknown) => ReadPacket }).createPacket;
+    return typeof create === 'function' ? create.call(this, pattern, data) : { pattern, data };
+  }
+
+  private unobservedEmitFailure(packet: ReadPacket, err: unknown): void {
+    let pattern: string;
+    try {
+      pattern = this.normalizePattern(packet.pattern);
+    } catch {
+      pattern = String(packet.pattern);
+    }
+    this.logger.error(`emit '${pattern}' failed and nobody subscribed to it: ${describeError(err)}`);
+  }
+
+  /** Registers the call and publishes its request; undefined when the request could not even be built. */
+  private request(packet: ReadPacket, callback: (packet: WritePacket) => void): PendingCall | undefined {
+    const pattern = this.normalizePattern(packet.pattern);
+    const record = packet.data instanceof AmqpRecord ? (packet.data as AmqpRecord) : undefined;
+    const options = record?.options ?? NO_RECORD_OPTIONS;
+    let message: OutgoingMessage;
+    try {
+      message = this.buildMessage(pattern, record ? record.data : packet.data, options, false);
+    } catch (err) {
+      callback({ err });
+      return undefined;
+    }
+    const correlationId = options.correlationId ?? this.callIdPrefix + (++this.callSeq).toString(36);
+    message.properties.correlationId = correlationId;
+    const timeoutMs = options.timeout ?? this.options.timeout ?? DEFAULT_RPC_TIMEOUT_MS;
+    const call = new PendingCall(
+      this.pending,
+      correlationId,
+      pattern,
+      timeoutMs,
+      callback,
+      message.exchange,
+      message.routingKey,
+      message.body,
+      message.properties,
+    );
+    call.timer = setTimeout(this.onCallTimeout, timeoutMs, call);
+    this.pending.set(correlationId, call);
+
+    const replies = this.closed ? null : this.replies;
+    if (replies) this.sendRequest(replies, call);
+    else {
+      this.replyChannel().then(
+        (r) => this.sendRequest(r, call),
+        (err: unknown) => this.failCall(call, err),
+      );
+    }
+    return call;
+  }
+
+  private sendRequest(replies: ReplyChannel, call: PendingCall): void {
+    replies.publish(call).catch((err: unknown) => this.failCall(call, err));
+  }
+
+  private failCall(call: PendingCall, err: unknown): void {
+    if (call.finish()) call.callback({ err });
+  }
+
+  private readonly onCallTimeout = (call: PendingCall): void => {
+    if (!call.finish()) return;
+    call.callback({
+      err: new TimeoutError(
+        `no reply to '${call.pattern}' within ${call.timeoutMs} ms`,
+        `send ${call.pattern}`,
+        call.timeoutMs,
+      ),
+    });
+  };
+
+  /** Builds and publishes an event; resolves on the confirm. Connects first when not connected yet. */
+  private publishEvent(packet: ReadPacket): Promise<void> {
+    const session = this.closed ? null : this.attached;
+    if (!session) return this.connect().then((s) => this.publishEventTo(s, packet));
+    try {
+      return this.publishEventTo(session, packet);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private publishEventTo(session: AmqpSession, packet: ReadPacket): Promise<void> {
+    const pattern = this.normalizePattern(packet.pattern);
+    const record = packet.data instanceof AmqpRecord ? (packet.data as AmqpRecord) : undefined;
+    const m = this.buildMessage(
+      pattern,
+      record ? record.data : packet.data,
+      record?.options ?? NO_RECORD_OPTIONS,
+      true,
+    );
+    return session.publish(m.exchange, m.routingKey, m.body, m.properties);
   }
 
   private async start(): Promise<AmqpSession> {
@@ -172,6 +348,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     }
     const session = this.session;
     this.watchStatus(session);
+    this.attached = session;
     return session;
   }
 
@@ -191,17 +368,18 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   private onReply(m: Message): void {
     const id = m.properties.correlationId;
     const call = id === undefined ? undefined : this.pending.get(id);
-    if (!call || id === undefined) {
+    if (!call || !call.finish()) {
       this.logger.debug?.(`dropped a reply nobody waits for (correlation id '${id ?? ''}')`);
       return;
     }
-    this.pending.delete(id);
-    clearTimeout(call.timer);
     let value: unknown;
     let isError = false;
     try {
-      const headers = m.properties.headers ?? {};
-      isError = headers[WarrenHeaders.ERROR] === true || headers[WarrenHeaders.ERROR] === 'true';
+      const headers = m.properties.headers;
+      if (headers !== undefined) {
+        const flag = headers[WarrenHeaders.ERROR];
+        isError = flag === true || flag === 'true';
+      }
       value = this.amqpDeserializer.deserialize(m.body, m.properties);
     } catch (err) {
       call.callback({ err });
@@ -211,30 +389,21 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
       call.callback({ err: new AmqpRpcError(fromErrorBody(value), call.pattern) });
       return;
     }
-    call.callback({ response: value });
-    call.callback({ isDisposed: true });
+    call.callback({ response: value, isDisposed: true });
   }
 
   private failPending(err: Error): void {
     const calls = [...this.pending.values()];
-    this.pending.clear();
-    for (const call of calls) {
-      clearTimeout(call.timer);
-      call.callback({ err });
-    }
+    for (const call of calls) if (call.finish()) call.callback({ err });
   }
 
-  private buildMessage(
-    pattern: string,
-    data: unknown,
-    record: AmqpRecordOptions,
-    isEvent: boolean,
-  ): { exchange: string; routingKey: string; body: Buffer; properties: PublishOptions } {
+  private buildMessage(pattern: string, data: unknown, record: AmqpRecordOptions, isEvent: boolean): OutgoingMessage {
     const o = this.options;
     const toQueue = o.queue !== undefined && record.exchange === undefined && (o.exchange ?? '') === '';
     const exchange = record.exchange ?? (toQueue ? '' : (o.exchange ?? ''));
     const routingKey = record.routingKey ?? (toQueue ? o.queue! : (o.routingKey ?? pattern));
-    if (Buffer.byteLength(routingKey) > MAX_ROUTING_KEY_BYTES) {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: only long keys need counting.
+    if (routingKey.length * 3 > MAX_ROUTING_KEY_BYTES && Buffer.byteLength(routingKey) > MAX_ROUTING_KEY_BYTES) {
       throw new Error(`routing key for pattern '${pattern}' is longer than ${MAX_ROUTING_KEY_BYTES} bytes`);
     }
     const serialized = this.amqpSerializer.serialize(data);

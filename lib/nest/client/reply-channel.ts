@@ -6,6 +6,7 @@ import {
   NackError,
   UnroutableError,
   type AmqpSession,
+  type Channel,
   type Logger,
   type Message,
   type PublishOptions,
@@ -20,8 +21,8 @@ export interface ReplyRequest {
   exchange: string;
   routingKey: string;
   body: Buffer;
-  /** Its properties, `correlationId` included; `replyTo` is set by the reply channel. */
-  options: PublishOptions;
+  /** Its properties, `correlationId` included; the reply channel sets `replyTo` on this object (it is the request's own). */
+  readonly options: PublishOptions;
   /** Checked right before the request is written: a call that timed out or failed meanwhile is not sent at all. */
   isWanted(): boolean;
 }
@@ -61,30 +62,37 @@ export class DirectReplyChannel implements ReplyChannel {
     });
   }
 
-  async publish(request: ReplyRequest): Promise<void> {
-    if (this.closed) throw new ClosedError('the client is closed');
-    const ch = await this.channel.channel();
-    if (!request.isWanted()) return;
-    const { exchange, routingKey, body, options } = request;
-    try {
-      await ch.publish(exchange, routingKey, body, { ...options, replyTo: DIRECT_REPLY_QUEUE });
-    } catch (err) {
-      // Refused for this request's own sake (nack, return, a channel error it caused): say so. Anything else means
-      // the channel went away under it.
-      if (err instanceof NackError || err instanceof UnroutableError || err instanceof ChannelError) throw err;
-      if (err instanceof AmqpError) {
-        throw new ConnectionLostError(`the reply channel was lost before the request was confirmed (${err.message})`, {
-          cause: err,
-        });
-      }
-      throw err;
-    }
+  publish(request: ReplyRequest): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('the client is closed'));
+    const current = this.channel.current;
+    if (current?.isOpen) return this.send(current, request);
+    return this.channel.channel().then((ch) => this.send(ch, request));
+  }
+
+  private send(ch: Channel, request: ReplyRequest): Promise<void> {
+    if (!request.isWanted()) return Promise.resolve();
+    request.options.replyTo = DIRECT_REPLY_QUEUE;
+    return ch.publish(request.exchange, request.routingKey, request.body, request.options).catch(lostOrRefused);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.channel.close();
   }
+}
+
+/**
+ * A refused request (nack, return, a channel error it caused) says so; anything else means the channel went away
+ * under it.
+ */
+function lostOrRefused(err: unknown): never {
+  if (err instanceof NackError || err instanceof UnroutableError || err instanceof ChannelError) throw err;
+  if (err instanceof AmqpError) {
+    throw new ConnectionLostError(`the reply channel was lost before the request was confirmed (${err.message})`, {
+      cause: err,
+    });
+  }
+  throw err;
 }
 
 /**
@@ -115,8 +123,8 @@ export class QueueReplyChannel implements ReplyChannel {
   async publish(request: ReplyRequest): Promise<void> {
     const consumer = await this.open();
     if (!request.isWanted()) return;
-    const { exchange, routingKey, body, options } = request;
-    await this.session.publish(exchange, routingKey, body, { ...options, replyTo: consumer.queue });
+    request.options.replyTo = consumer.queue;
+    await this.session.publish(request.exchange, request.routingKey, request.body, request.options);
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,8 @@ export class AmqpPublisher {
   readonly name: string;
   readonly exchange: string;
   private readonly serializer: AmqpSerializer;
+  /** Set once `ready` resolved: later publishes skip the declaration wait (and its timer). */
+  private declared = false;
 
   constructor(
     private readonly session: AmqpSession,
@@ -33,12 +35,31 @@ export class AmqpPublisher {
     this.name = definition.name;
     this.exchange = typeof definition.exchange === 'string' ? definition.exchange : definition.exchange.name;
     this.serializer = definition.serializer ?? serializer ?? new DefaultSerializer();
-    ready.catch(() => undefined);
+    ready.then(
+      () => (this.declared = true),
+      () => undefined,
+    );
   }
 
   /** Publish `payload` with `routingKey` (default: the definition's). Resolves on the broker's confirm. */
-  async publish(routingKey: string | undefined, payload: unknown, options: PublishCallOptions = {}): Promise<void> {
+  publish(routingKey: string | undefined, payload: unknown, options: PublishCallOptions = {}): Promise<void> {
     const key = routingKey ?? options.routingKey ?? this.definition.routingKey ?? '';
+    let body: Buffer;
+    let properties: PublishOptions;
+    try {
+      ({ body, properties } = this.build(key, payload, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.declared) return this.session.publish(this.exchange, key, body, properties);
+    return this.whenDeclared().then(() => this.session.publish(this.exchange, key, body, properties));
+  }
+
+  private build(
+    key: string,
+    payload: unknown,
+    options: PublishCallOptions,
+  ): { body: Buffer; properties: PublishOptions } {
     const serialized = this.serializer.serialize(payload);
     const headers: FieldTable = { ...this.definition.headers, ...options.headers };
     if (options.pattern !== undefined && options.pattern !== key) headers[WarrenHeaders.PATTERN] = options.pattern;
@@ -59,8 +80,7 @@ export class AmqpPublisher {
       appId: options.appId ?? this.definition.appId,
       userId: options.userId,
     };
-    await this.whenDeclared();
-    await this.session.publish(this.exchange, key, serialized.body, properties);
+    return { body: serialized.body, properties };
   }
 
   private async whenDeclared(): Promise<void> {

@@ -38,20 +38,25 @@ export class DefaultSerializer implements AmqpSerializer {
 export class DefaultDeserializer implements AmqpDeserializer {
   deserialize(body: Buffer, properties: MessageProperties): unknown {
     if (body.length === 0) return undefined;
-    const type = (properties.contentType ?? '').split(';')[0].trim().toLowerCase();
-    if (type === CONTENT_TYPE_JSON || type.endsWith('+json')) {
-      try {
-        return JSON.parse(body.toString('utf8'));
-      } catch (err) {
-        throw new DeserializationError(`body is not valid JSON (${(err as Error).message})`, { cause: err });
-      }
-    }
+    const contentType = properties.contentType;
+    // The common case first, without parsing the media type.
+    if (contentType === CONTENT_TYPE_JSON) return parseJson(body);
+    const type = contentType === undefined ? '' : contentType.split(';')[0].trim().toLowerCase();
+    if (type === CONTENT_TYPE_JSON || type.endsWith('+json')) return parseJson(body);
     if (type.startsWith('text/')) return body.toString('utf8');
     if (type !== '') return body;
     try {
-      return JSON.parse(body.toString('utf8'));
+      return JSON.parse(body.toString());
     } catch {
       return body;
     }
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString());
+  } catch (err) {
+    throw new DeserializationError(`body is not valid JSON (${(err as Error).message})`, { cause: err });
   }
 }

@@ -1,6 +1,5 @@
 import type { OnModuleDestroy } from '@nestjs/common';
 import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
-import { lastValueFrom } from 'rxjs';
 import type { AmqpSession, Logger, SessionEvents } from '../../amqp';
 import type { AmqpHandlerOptions, AmqpServerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, WARREN_TRANSPORT } from '../amqp.constants';
@@ -189,9 +188,9 @@ export class AmqpServer
     this.logger.log(`consuming ${patterns.length} queue(s): ${patterns.join('; ') || '(none)'}`);
   }
 
-  private async invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext): Promise<unknown> {
-    const out: unknown = await handler(data, ctx);
-    return lastValueFrom(this.transformToObservable(out), { defaultValue: undefined });
+  /** The consumer waits for the result (Promise: its value; Observable: its last value). */
+  private invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext): unknown {
+    return handler(data, ctx);
   }
 
   private async drain(): Promise<void> {

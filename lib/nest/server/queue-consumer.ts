@@ -1,4 +1,5 @@
 import type { MessageHandler } from '@nestjs/microservices';
+import { isObservable, lastValueFrom } from 'rxjs';
 import type { AmqpSession, FieldTable, Logger, SessionConsumer, SessionMessage } from '../../amqp';
 import { WarrenHeaders } from '../amqp.constants';
 import { describeError } from '../amqp.logger';
@@ -14,8 +15,11 @@ export interface ConsumerHost {
   readonly session: AmqpSession;
   readonly logger: Logger;
   readonly retries: RetryPublisher;
-  /** Runs a Nest handler and waits for its result (Promise or Observable: the last value). */
-  invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext): Promise<unknown>;
+  /**
+   * Runs a Nest handler; returns what it returned (a value, a Promise or an Observable). The consumer waits for the
+   * Promise and takes the last value of an Observable (undefined if it emits none).
+   */
+  invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext): unknown;
 }
 
 /** Settles a delivery at most once; a no-op for no-ack consumers. */
@@ -134,13 +138,18 @@ export class QueueConsumer {
   /** Never rejects: a failure is logged here. */
   private run(msg: SessionMessage): Promise<void> {
     this.running++;
-    return this.process(msg)
-      .catch((err: unknown) => this.host.logger.error(`queue '${this.queue}': ${describeError(err)}`))
-      .finally(() => {
-        this.running--;
-        this.next();
-      });
+    return this.process(msg).then(this.processed, this.processFailed);
   }
+
+  private readonly processed = (): void => {
+    this.running--;
+    this.next();
+  };
+
+  private readonly processFailed = (err: unknown): void => {
+    this.host.logger.error(`queue '${this.queue}': ${describeError(err)}`);
+    this.processed();
+  };
 
   private next(): void {
     while (this.running < this.plan.concurrency && this.waiting.length > 0) {
@@ -156,7 +165,7 @@ export class QueueConsumer {
       }
       void this.run(msg).then(done);
     }
-    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.idleWaiters.length > 0 && this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private isIdle(): boolean {
@@ -176,22 +185,23 @@ export class QueueConsumer {
 
   private async process(msg: SessionMessage): Promise<void> {
     const settlement = new Settlement(msg, this.plan.noAck);
-    const where = () => this.describe(msg);
-    let headers: FieldTable;
+    let headers: FieldTable | undefined;
     try {
-      headers = msg.properties.headers ?? {};
+      headers = msg.properties.headers;
     } catch (err) {
-      this.host.logger.error(`rejected a message with unreadable headers (${where()}): ${describeError(err)}`);
+      this.host.logger.error(
+        `rejected a message with unreadable headers (${this.describe(msg)}): ${describeError(err)}`,
+      );
       settlement.reject(false);
       return;
     }
-    const fromHeader = headers[WarrenHeaders.PATTERN];
+    const fromHeader = headers === undefined ? undefined : headers[WarrenHeaders.PATTERN];
     const pattern = typeof fromHeader === 'string' ? fromHeader : msg.fields.routingKey;
     const route = this.route(pattern, typeof fromHeader === 'string', msg);
     const replyTo = msg.properties.replyTo;
 
     if (!route) {
-      this.host.logger.warn(`no handler for pattern '${pattern}' on queue '${this.queue}' (${where()})`);
+      this.host.logger.warn(`no handler for pattern '${pattern}' on queue '${this.queue}' (${this.describe(msg)})`);
       if (replyTo) {
         await this.reply(msg, undefined, {
           status: 'error',
@@ -208,7 +218,7 @@ export class QueueConsumer {
       data = route.deserializer.deserialize(msg.body, msg.properties);
     } catch (err) {
       this.host.logger.error(
-        `rejected a message whose body cannot be deserialized (${where()}): ${describeError(err)}`,
+        `rejected a message whose body cannot be deserialized (${this.describe(msg)}): ${describeError(err)}`,
       );
       if (replyTo && !route.isEvent) {
         await this.reply(msg, undefined, {
@@ -225,7 +235,9 @@ export class QueueConsumer {
     let result: unknown;
     let failure: { error: unknown } | undefined;
     try {
+      // Nest's handlers return a Promise of a value or of an Observable: only an Observable needs rxjs.
       result = await this.host.invoke(route.handler, data, ctx);
+      if (isObservable(result)) result = await lastValueFrom(result, { defaultValue: undefined });
     } catch (error) {
       failure = { error };
     }
@@ -337,7 +349,8 @@ function encodeReply(
 ): SerializedBody & { headers: FieldTable } {
   if (!error && route) {
     try {
-      return { ...route.serializer.serialize(value), headers: {} };
+      const { body, contentType, contentEncoding } = route.serializer.serialize(value);
+      return { body, contentType, contentEncoding, headers: {} };
     } catch (err) {
       error = {
         status: 'error',
