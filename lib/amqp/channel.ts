@@ -363,8 +363,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     else if (body instanceof Uint8Array) content = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     else return Promise.reject(new EncodeError('body', `expected a Buffer, Uint8Array or string, got ${typeof body}`));
 
-    let props: MessageProperties | undefined = options;
-    if (options?.persistent && options.deliveryMode == null) props = { ...options, deliveryMode: 2 };
+    // `persistent` is read by the header encoder (deliveryMode 2 unless one is given): no options copy.
+    const props: MessageProperties | undefined = options;
     const mandatory = options?.mandatory ?? false;
     let frames: Buffer | Buffer[];
     try {

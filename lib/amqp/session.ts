@@ -116,6 +116,9 @@ interface ConsumerRecord {
   inFlight: number;
   /** Woken when inFlight drops to 0. */
   idle: Array<() => void>;
+  /** Pre-bound continuations for an async handler's promise (no closure per delivery). */
+  settled: () => void;
+  failed: (err: unknown) => never;
 }
 
 const PUBLISH_BUFFER_DEFAULTS: Required<PublishBufferOptions> = {
@@ -360,6 +363,11 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       starting: null,
       inFlight: 0,
       idle: [],
+      settled: () => this.handlerDone(record),
+      failed: (err: unknown): never => {
+        this.handlerDone(record);
+        throw err;
+      },
     };
     this.consumers.add(record);
     await this.whenReady(this.options.operationTimeout ? this.options.operationTimeout * 1000 : 30_000);
@@ -663,7 +671,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       throw err;
     }
     if (result && typeof (result as Promise<void>).then === 'function') {
-      return (result as Promise<void>).finally(() => this.handlerDone(record));
+      return (result as Promise<void>).then(record.settled, record.failed);
     }
     this.handlerDone(record);
     return result;
@@ -675,25 +683,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
 
   /** Acks go to the channel that delivered the message, and only while it lives. */
   private bindAck(m: Message, ch: Channel): SessionMessage {
-    const sm = m as SessionMessage;
-    const live = (what: string): boolean => {
-      if (ch.isOpen) return true;
-      this.logger.debug?.(
-        `${what} of delivery ${m.fields.deliveryTag} dropped: its channel is gone (the broker redelivers it)`,
-      );
-      return false;
-    };
-    sm.ack = () => {
-      if (live('ack')) ch.ack(m.fields.deliveryTag);
-    };
-    sm.nack = (requeue = true) => {
-      if (live('nack')) ch.nack(m.fields.deliveryTag, false, requeue);
-    };
-    sm.reject = (requeue = true) => {
-      if (live('reject')) ch.reject(m.fields.deliveryTag, requeue);
-    };
-    sm.isLive = () => ch.isOpen;
-    return sm;
+    return new BoundMessage(m, ch, this.logger);
   }
 
   private async cancelConsumer(record: ConsumerRecord, drainTimeoutMs = 30_000): Promise<void> {
@@ -753,4 +743,49 @@ function wrap<A extends unknown[]>(f: (...a: A) => void, after: () => void): (..
     f(...a);
     after();
   };
+}
+
+/**
+ * A delivered message bound to the channel that delivered it: acks go there while it lives and are
+ * dropped (with a debug line) once it is gone — the broker redelivers such messages. A class, so the
+ * four methods are shared instead of four closures per delivery.
+ */
+class BoundMessage implements SessionMessage {
+  readonly body: Buffer;
+  readonly properties: Message['properties'];
+  readonly fields: Message['fields'];
+
+  constructor(
+    m: Message,
+    private readonly channel: Channel,
+    private readonly logger: Logger,
+  ) {
+    this.body = m.body;
+    this.properties = m.properties;
+    this.fields = m.fields;
+  }
+
+  ack(): void {
+    if (this.live('ack')) this.channel.ack(this.fields.deliveryTag);
+  }
+
+  nack(requeue = true): void {
+    if (this.live('nack')) this.channel.nack(this.fields.deliveryTag, false, requeue);
+  }
+
+  reject(requeue = true): void {
+    if (this.live('reject')) this.channel.reject(this.fields.deliveryTag, requeue);
+  }
+
+  isLive(): boolean {
+    return this.channel.isOpen;
+  }
+
+  private live(what: string): boolean {
+    if (this.channel.isOpen) return true;
+    this.logger.debug?.(
+      `${what} of delivery ${this.fields.deliveryTag} dropped: its channel is gone (the broker redelivers it)`,
+    );
+    return false;
+  }
 }

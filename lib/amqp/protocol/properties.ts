@@ -212,9 +212,11 @@ export function encodeContentHeader(w: Writer, bodySize: number, p: MessagePrope
     flags |= F_HEADERS;
     w.table(p.headers, 'properties.headers');
   }
-  if (p.deliveryMode != null) {
+  // `persistent: true` (a publish option riding along with the properties) means delivery mode 2.
+  const deliveryMode = p.deliveryMode ?? ((p as { persistent?: boolean }).persistent ? 2 : undefined);
+  if (deliveryMode != null) {
     flags |= F_DELIVERY_MODE;
-    w.u8(octet(p.deliveryMode, 'properties.deliveryMode'));
+    w.u8(octet(deliveryMode, 'properties.deliveryMode'));
   }
   if (p.priority != null) {
     flags |= F_PRIORITY;
