@@ -35,14 +35,21 @@ function tsFiles(dir: string): string[] {
   return out;
 }
 
+/** A bench part's own build folder under bench/node_modules/.cache, so parts running at once never wipe each other's. */
+export function buildDirFor(part: string): string {
+  return path.join(REPO_ROOT, 'bench', 'node_modules', '.cache', `warren-${part}`);
+}
+
 /**
- * Compiles the given repository folders (TypeScript -> CommonJS, same swc settings as Jest) into BUILD_DIR, keeping
- * relative paths, so benchmark workers run on plain `node` without a TypeScript loader in their memory and CPU
- * figures (@swc-node/register alone adds ~85 MiB RSS). No type checking.
+ * Compiles the given repository folders (TypeScript -> CommonJS, same swc settings as Jest: legacy decorators and
+ * decorator metadata, which Nest needs) into `dir` (default BUILD_DIR), keeping relative paths, so benchmark workers
+ * run on plain `node` without a TypeScript loader in their memory and CPU figures (@swc-node/register alone adds
+ * ~85 MiB RSS). Inside bench/node_modules, compiled code resolves peers (and Nest 11) from bench/node_modules.
+ * No type checking.
  */
-export function buildForWorkers(folders: string[]): BuildReport {
-  rmSync(BUILD_DIR, { recursive: true, force: true });
-  const report: BuildReport = { dir: BUILD_DIR, files: 0, failures: {} };
+export function buildForWorkers(folders: string[], dir: string = BUILD_DIR): BuildReport {
+  rmSync(dir, { recursive: true, force: true });
+  const report: BuildReport = { dir, files: 0, failures: {} };
   for (const folder of folders) {
     for (const file of tsFiles(path.join(REPO_ROOT, folder))) {
       const rel = path.relative(REPO_ROOT, file);
@@ -58,7 +65,7 @@ export function buildForWorkers(folders: string[]): BuildReport {
           swcrc: false,
           configFile: false,
         });
-        const target = path.join(BUILD_DIR, rel.replace(/\.ts$/, '.js'));
+        const target = path.join(dir, rel.replace(/\.ts$/, '.js'));
         mkdirSync(path.dirname(target), { recursive: true });
         writeFileSync(target, code);
         report.files++;

@@ -1,52 +1,9 @@
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { transformFileSync } from '@swc/core';
-import { REPO_ROOT } from '../lib/build';
+import { buildDirFor, buildForWorkers } from '../lib/build';
 
-/**
- * Like bench/lib/build.ts's buildForWorkers (same swc settings), but into its own folder, so a recovery run never
- * wipes the client bench's compiled workers (or the other way round) when both run at the same time. Inside
- * bench/node_modules, so the workers resolve the peer libraries from bench/node_modules.
- */
-export const RECOVERY_BUILD_DIR = path.join(REPO_ROOT, 'bench', 'node_modules', '.cache', 'warren-recovery');
-
-function tsFiles(dir: string): string[] {
-  let out: string[] = [];
-  for (const entry of readdirSync(dir)) {
-    if (entry === 'node_modules' || entry.startsWith('.')) continue;
-    const full = path.join(dir, entry);
-    if (statSync(full).isDirectory()) out = out.concat(tsFiles(full));
-    else if (entry.endsWith('.ts') && !entry.endsWith('.d.ts') && !entry.endsWith('.spec.ts')) out.push(full);
-  }
-  return out;
-}
+/** The recovery bench's own build folder (see bench/lib/build.ts). */
+export const RECOVERY_BUILD_DIR = buildDirFor('recovery');
 
 /** Compiles the folders (relative to the repository root); returns files that failed (relative path -> error). */
 export function buildRecoveryWorkers(folders: string[]): Record<string, string> {
-  rmSync(RECOVERY_BUILD_DIR, { recursive: true, force: true });
-  const failures: Record<string, string> = {};
-  for (const folder of folders) {
-    for (const file of tsFiles(path.join(REPO_ROOT, folder))) {
-      const rel = path.relative(REPO_ROOT, file);
-      try {
-        const { code } = transformFileSync(file, {
-          jsc: {
-            parser: { syntax: 'typescript', decorators: true },
-            transform: { legacyDecorator: true, decoratorMetadata: true },
-            target: 'es2022',
-          },
-          module: { type: 'commonjs' },
-          sourceMaps: 'inline',
-          swcrc: false,
-          configFile: false,
-        });
-        const target = path.join(RECOVERY_BUILD_DIR, rel.replace(/\.ts$/, '.js'));
-        mkdirSync(path.dirname(target), { recursive: true });
-        writeFileSync(target, code);
-      } catch (err) {
-        failures[rel] = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      }
-    }
-  }
-  return failures;
+  return buildForWorkers(folders, RECOVERY_BUILD_DIR).failures;
 }
