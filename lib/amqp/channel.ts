@@ -183,14 +183,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     routingKey = '',
     options: OperationOptions = {},
   ): Promise<void> {
-    const args = {
-      destination,
-      source,
-      routingKey,
-      noWait: options.noWait ?? false,
-      arguments: options.arguments ?? {},
-    };
-    await this.callOrSend('exchange.bind', args, 'exchange.bind-ok', options.timeout);
+    await this.exchangeBinding('exchange.bind', destination, source, routingKey, options);
   }
 
   async exchangeUnbind(
@@ -199,6 +192,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
     routingKey = '',
     options: OperationOptions = {},
   ): Promise<void> {
+    await this.exchangeBinding('exchange.unbind', destination, source, routingKey, options);
+  }
+
+  private async exchangeBinding(
+    method: 'exchange.bind' | 'exchange.unbind',
+    destination: string,
+    source: string,
+    routingKey: string,
+    options: OperationOptions,
+  ): Promise<void> {
     const args = {
       destination,
       source,
@@ -206,7 +209,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       noWait: options.noWait ?? false,
       arguments: options.arguments ?? {},
     };
-    await this.callOrSend('exchange.unbind', args, 'exchange.unbind-ok', options.timeout);
+    await this.callOrSend(method, args, `${method}-ok`, options.timeout);
   }
 
   // ---- queues ----
