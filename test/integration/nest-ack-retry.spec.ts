@@ -10,7 +10,7 @@ import {
   AmqpEventPattern,
 } from '../../lib/nest';
 import { uniqueName } from '../support/broker';
-import { BrokerProbe, closeAll, deferred, Recorder, startMicroservice } from './nest-support';
+import { BrokerProbe, closeAll, deferred, Recorder, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
 

@@ -23,7 +23,7 @@ import {
   AmqpEventPattern,
 } from '../../lib/nest';
 import { amqpUrl, uniqueName } from '../support/broker';
-import { BrokerProbe, Recorder, rejection } from './nest-support';
+import { BrokerProbe, Recorder, rejection } from '../support/nest-support';
 
 jest.setTimeout(30_000);
 

@@ -4,7 +4,7 @@ import { firstValueFrom } from 'rxjs';
 import { UnroutableError } from '../../lib/amqp';
 import { AmqpClient, AmqpController, AmqpRecordBuilder, type AmqpContext, AmqpEventPattern } from '../../lib/nest';
 import { amqpUrl, uniqueName } from '../support/broker';
-import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from './nest-support';
+import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
 

@@ -4,7 +4,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { AmqpClient, AmqpEventPattern, AmqpModule, AmqpServer, WarrenHeaders } from '../../lib/nest';
 import { amqpUrl, uniqueName, waitFor } from '../support/broker';
-import { BrokerProbe, deferred, Recorder } from './nest-support';
+import { BrokerProbe, deferred, Recorder } from '../support/nest-support';
 
 // A hybrid application: Nest's HTTP server (platform-express) and Warren's DI-managed server in one process.
 

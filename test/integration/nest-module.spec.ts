@@ -17,7 +17,7 @@ import {
 } from '../../lib/nest';
 import { amqpUrl, listConnections, uniqueName } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { BrokerProbe, Recorder, rejection } from './nest-support';
+import { BrokerProbe, Recorder, rejection } from '../support/nest-support';
 
 jest.setTimeout(30_000);
 

@@ -15,7 +15,7 @@ import {
   type AmqpContext,
 } from '../../lib/nest';
 import { amqpUrl, uniqueName } from '../support/broker';
-import { BrokerProbe, closeAll, deferred, rejection, startMicroservice } from './nest-support';
+import { BrokerProbe, closeAll, deferred, rejection, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
 

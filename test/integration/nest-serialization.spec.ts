@@ -2,7 +2,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { AmqpClient, AmqpController, type AmqpDeserializer, type AmqpSerializer } from '../../lib/nest';
 import { amqpUrl, uniqueName } from '../support/broker';
-import { BrokerProbe, closeAll, deferred, startMicroservice } from './nest-support';
+import { BrokerProbe, closeAll, deferred, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { WarrenHeaders } from '../../lib/nest';
 import { amqpUrl, uniqueName } from '../support/broker';
-import { BrokerProbe } from './nest-support';
+import { BrokerProbe } from '../support/nest-support';
 
 // A Warren microservice in its own process (fixtures/signal-worker.ts) with Nest's shutdown hooks, stopped by SIGTERM
 // while an event handler is running.

@@ -11,7 +11,7 @@ import {
   AmqpEventPattern,
 } from '../../lib/nest';
 import { amqpUrl, listBindings, uniqueName } from '../support/broker';
-import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from './nest-support';
+import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
 

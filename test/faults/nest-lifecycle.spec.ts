@@ -12,7 +12,7 @@ import {
 import type { AmqpSession, SessionRole } from '../../lib/amqp';
 import { amqpUrl, closeConnectionsWhere, uniqueName, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { BrokerProbe, deferred, Recorder, startMicroservice } from './nest-support';
+import { BrokerProbe, deferred, Recorder, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
 

@@ -2,7 +2,7 @@ import { Logger, type INestMicroservice, type ModuleMetadata } from '@nestjs/com
 import { Test } from '@nestjs/testing';
 import * as amqp from 'amqplib';
 import { AmqpServer, type AmqpServerOptions } from '../../lib/nest';
-import { amqpUrl, uniqueName } from '../support/broker';
+import { amqpUrl, uniqueName } from './broker';
 
 /** Nest's logs stay quiet in tests unless WARREN_TEST_LOGS is set. */
 if (!process.env.WARREN_TEST_LOGS) Logger.overrideLogger(false);

@@ -5,7 +5,7 @@ import { ConnectionLostError, TimeoutError, type AmqpSession, type SessionRole }
 import { AmqpClient, AmqpRecordBuilder, type AmqpClientOptions } from '../../lib/nest';
 import { amqpUrl, brokerAddress, closeConnectionsWhere, uniqueName, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from './nest-support';
+import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from '../support/nest-support';
 
 // The direct reply-to channel of AmqpClient: a recoverable channel of its own on the session's publisher connection.
 // These tests force-close their own client's connections only (found by its unique connection name).
