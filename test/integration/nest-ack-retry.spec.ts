@@ -9,7 +9,6 @@ import {
   type AmqpContext,
   AmqpEventPattern,
 } from '../../lib/nest';
-import { uniqueName } from '../support/broker';
 import { BrokerProbe, closeAll, deferred, Recorder, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
@@ -242,7 +241,7 @@ describe('retry policy', () => {
           attempts: 3,
           backoff: { initial: 100, factor: 2 },
           exchange: retryExchange,
-          parkingLot: uniqueName('unused'),
+          parkingLot: probe.queue('backoff-parking-lot'),
         },
       })
       handle() {
