@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runWorkerProcess } from '../lib/worker-process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import * as path from 'node:path';
@@ -109,35 +109,7 @@ class Harness {
 
 function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const script = path.join(BUILD_DIR, 'bench', 'client', 'worker.js');
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--enable-source-maps', script, JSON.stringify(task)], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, TIMEOUT_MS);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout
-        .split('\n')
-        .reverse()
-        .find((l) => l.startsWith(RESULT_PREFIX));
-      if (line && !timedOut) {
-        resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as WorkerResult);
-        return;
-      }
-      const lastErr = stderr.trim().split('\n').filter(Boolean).slice(-1)[0];
-      const why = timedOut ? `timed out after ${TIMEOUT_MS} ms` : `exited with ${signal ?? code}`;
-      resolve({ error: `worker ${why}${lastErr ? `: ${lastErr}` : ''}` });
-    });
-  });
+  return runWorkerProcess<WorkerResult>(script, task, TIMEOUT_MS, RESULT_PREFIX);
 }
 
 async function runOne(harness: Harness, spec: ScenarioSpec, lib: Library, round: number): Promise<RunRecord> {
