@@ -28,6 +28,7 @@ import {
   waitFor,
 } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
+import { collector as collect } from '../support/collector';
 
 jest.setTimeout(30_000);
 
@@ -45,29 +46,6 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
     },
     (err: unknown) => err as Error,
   );
-}
-
-/** Messages collected by a handler, with a wait for the n-th one (no polling). */
-function collector(): {
-  messages: SessionMessage[];
-  bodies: () => string[];
-  handler: (m: SessionMessage) => void;
-  atLeast: (n: number) => Promise<void>;
-} {
-  const messages: SessionMessage[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
-  return {
-    messages,
-    bodies: () => messages.map((m) => m.body.toString()),
-    handler: (m) => {
-      messages.push(m);
-      for (const w of waiters.filter((x) => messages.length >= x.n)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    },
-    atLeast: (n) => (messages.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
-  };
 }
 
 /** The next `event` for `role`. */
@@ -224,7 +202,7 @@ describe('AmqpSession (managed client)', () => {
       const { session, name } = await started({ connections: 'single' });
       const q = qName();
       await session.queueDeclare(q, { durable: false });
-      const got = collector();
+      const got = collect<SessionMessage>();
       await session.consume(q, got.handler, { noAck: true });
       await session.publish('', q, 'over one connection');
       await got.atLeast(1);
@@ -348,14 +326,14 @@ describe('AmqpSession (managed client)', () => {
       await session.queueDeclare(q1, { durable: false });
       await session.queueDeclare(q2, { durable: false });
 
-      const one = collector();
+      const one = collect<SessionMessage>();
       await session.consume(q1, (m) => {
         one.handler(m);
         m.ack();
         // Acking twice: the broker closes this consumer's channel (406 unknown delivery tag).
         if (m.body.toString() === 'poison') m.ack();
       });
-      const two = collector();
+      const two = collect<SessionMessage>();
       await session.consume(q2, two.handler);
 
       // Consumer two holds an unacked delivery while consumer one's channel dies.
@@ -389,7 +367,7 @@ describe('AmqpSession (managed client)', () => {
       const { session } = s;
       const q = qName();
       await session.queueDeclare(q, { durable: false });
-      const got = collector();
+      const got = collect<SessionMessage>();
       await session.consume(q, got.handler, { prefetch: 10 });
       for (const body of ['m1', 'm2', 'm3']) await session.publish('', q, body);
       await got.atLeast(3);
@@ -427,7 +405,7 @@ describe('AmqpSession (managed client)', () => {
       await session.exchangeDeclare(ex, 'direct', { durable: false });
       const { queue: first } = await session.queueDeclare('', { exclusive: true });
       await session.queueBind(first, ex, 'rk');
-      const got = collector();
+      const got = collect<SessionMessage>();
       const handler = jest.fn(got.handler);
       const consumer = await session.consume(first, handler, { noAck: true });
       expect(consumer.queue).toBe(first);
@@ -576,7 +554,7 @@ describe('AmqpSession (managed client)', () => {
       const retrying = reconnectingTimes(session, 2);
       const connecting = session.connect();
       await retrying;
-      const got = collector();
+      const got = collect<SessionMessage>();
       const consuming = session.consume(q, got.handler, { noAck: true });
       await reconnectingTimes(session, 1);
       p.refuse(false);

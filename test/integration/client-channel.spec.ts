@@ -12,6 +12,7 @@ import {
 } from '../../lib';
 import { amqpUrl, brokerAddress, uniqueName } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
+import { collector as collect } from '../support/collector';
 
 jest.setTimeout(30_000);
 
@@ -25,23 +26,6 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
     },
     (err: unknown) => err as Error,
   );
-}
-
-/** Messages collected by a consumer, with a wait for the n-th one (no polling). */
-function collector(): { messages: Message[]; handler: (m: Message) => void; atLeast: (n: number) => Promise<void> } {
-  const messages: Message[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
-  return {
-    messages,
-    handler: (m) => {
-      messages.push(m);
-      for (const w of waiters.filter((x) => messages.length >= x.n)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    },
-    atLeast: (n) => (messages.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
-  };
 }
 
 describe('Channel operations against the broker', () => {
@@ -285,7 +269,7 @@ describe('Channel operations against the broker', () => {
       await fill(q, 5);
       await withChannel(async (ch) => {
         await ch.qos(2);
-        const c = collector();
+        const c = collect<Message>();
         await ch.consume(q, c.handler);
         await c.atLeast(2);
         // The broker holds back the other 3 until we ack.
@@ -436,7 +420,7 @@ describe('Channel operations against the broker', () => {
       const q = await freshQueue();
       await fill(q, 2);
       await withChannel(async (ch) => {
-        const c = collector();
+        const c = collect<Message>();
         await ch.consume(q, c.handler);
         await c.atLeast(2);
         expect(c.messages.every((m) => !m.fields.redelivered)).toBe(true);
@@ -453,7 +437,7 @@ describe('Channel operations against the broker', () => {
     it('consume and cancel: consumer count on the broker follows', async () => {
       const q = await freshQueue();
       await withChannel(async (ch) => {
-        const c = collector();
+        const c = collect<Message>();
         const consumer = await ch.consume(q, c.handler, { noAck: true });
         expect(consumer.consumerTag).toMatch(/^amq\.ctag-/);
         expect(consumer.queue).toBe(q);
@@ -583,7 +567,7 @@ describe('Channel operations against the broker', () => {
     it('consume, cancel and confirm.select without waiting', async () => {
       const q = await freshQueue();
       await withChannel(async (ch) => {
-        const c = collector();
+        const c = collect<Message>();
         const tag = uniqueName('nowait-ctag');
         const consumer = await ch.consume(q, c.handler, { noAck: true, noWait: true, consumerTag: tag });
         expect(consumer.consumerTag).toBe(tag);

@@ -11,27 +11,11 @@ import {
 } from '../../lib';
 import { amqpUrl, brokerAddress, uniqueName } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
+import { collector as collect } from '../support/collector';
 
 jest.setTimeout(60_000);
 
 const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** Messages collected by a consumer, with a wait for the n-th one (no polling). */
-function collector(): { messages: Message[]; handler: (m: Message) => void; atLeast: (n: number) => Promise<void> } {
-  const messages: Message[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
-  return {
-    messages,
-    handler: (m) => {
-      messages.push(m);
-      for (const w of waiters.filter((x) => messages.length >= x.n)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    },
-    atLeast: (n) => (messages.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
-  };
-}
 
 /** Tracks whether a promise has settled (without consuming its rejection). */
 function track<T>(p: Promise<T>): { settled: () => boolean; promise: Promise<T> } {
@@ -227,7 +211,7 @@ describe('publishing and consuming', () => {
         const ch = await c.channel();
         await ch.confirmSelect();
         await ch.publish('', q, body, { contentType: 'application/octet-stream' });
-        const got = collector();
+        const got = collect<Message>();
         await ch.consume(q, got.handler, { noAck: true });
         await got.atLeast(1);
         const m = got.messages[0];
@@ -246,7 +230,7 @@ describe('publishing and consuming', () => {
     const consumerConn = await AmqpConnection.connect({ url: amqpUrl(), logger: silentLogger });
     try {
       const cch = await consumerConn.channel();
-      const got = collector();
+      const got = collect<Message>();
       await cch.consume(q, got.handler, { noAck: true });
       const publishers = await Promise.all(Array.from({ length: 5 }, () => conn.channel()));
       // Two in confirm mode, three not: both paths interleave on one socket.
@@ -281,7 +265,7 @@ describe('publishing and consuming', () => {
       const ch = await conn.channel();
       const errors: Array<{ err: unknown; body: string }> = [];
       ch.on('consumerError', (err, m) => errors.push({ err, body: m.body.toString() }));
-      const handled = collector();
+      const handled = collect<Message>();
       await ch.consume(
         q,
         async (m) => {
@@ -335,7 +319,7 @@ describe('publishing and consuming', () => {
       try {
         const q = await freshQueue();
         const ch = await c.channel();
-        const handled = collector();
+        const handled = collect<Message>();
         await ch.consume(
           q,
           (m) => {
@@ -458,7 +442,7 @@ describe('publishing and consuming', () => {
       const ch = await conn.channel();
       await admin.publish('', q, 'with headers', { headers: { n: 42, nested: { s: 'x' }, list: [1, 'two'] } });
       await admin.publish('', q, 'without headers', { contentType: 'text/plain' });
-      const got = collector();
+      const got = collect<Message>();
       await ch.consume(q, got.handler, { noAck: true });
       await got.atLeast(2);
       const [withH, withoutH] = got.messages;
