@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { AckLedger } from './ack-ledger';
 import type { AmqpConnection } from './connection';
 import { Confirms } from './confirms';
 import {
@@ -87,6 +88,8 @@ interface Rpc {
   timer?: NodeJS.Timeout;
   /** Runs synchronously when the reply is read, before any later frame (e.g. register a consumer). */
   onReply?: (m: DecodedMethod) => unknown;
+  /** A basic.get whose message expects an ack. */
+  expectsAck?: boolean;
 }
 
 type ContentMethod =
@@ -118,6 +121,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private closeError: AmqpError | undefined;
   private closeOk: (() => void) | null = null;
   private idleWaiters: Array<() => void> = [];
+  /** Deliveries awaiting an ack: acks of one tick leave together as one multiple ack (see AckLedger). */
+  private readonly acks = new AckLedger();
+  private acksQueued = false;
+  /** tx.select was sent: acks are part of transactions, so they leave at once, in call order. */
+  private txMode = false;
 
   /** @internal created by AmqpConnection.channel() */
   constructor(
@@ -335,12 +343,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Fetch one message, or null when the queue is empty. */
   async get(queue: string, options: { noAck?: boolean; timeout?: number } = {}): Promise<Message | null> {
     // get-ok settles when its content is complete (onContent); get-empty settles here with null.
+    const noAck = options.noAck ?? false;
     const reply = await this.call(
       'basic.get',
-      { queue, noAck: options.noAck ?? false },
+      { queue, noAck },
       ['basic.get-ok', 'basic.get-empty'],
       options.timeout,
       () => null,
+      !noAck,
     );
     return (reply as Message | undefined) ?? null;
   }
@@ -396,26 +406,46 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Acknowledge a message (or, with `multiple`, every unacked one up to it). */
   ack(message: Message | number, multiple = false): void {
-    this.settleDelivery(80, tagOf(message), multiple ? 1 : 0);
+    const tag = tagOf(message);
+    // A single ack of a delivery this channel tracks waits for the connection's next write, where the
+    // tick's acks are coalesced (AckLedger). Everything else goes out now, after any deferred acks.
+    if (!multiple && !this.txMode && this.state === 'open' && this.acks.deferAck(tag)) {
+      if (!this.acksQueued) {
+        this.acksQueued = true;
+        this.connection.deferAcks(this);
+      }
+      return;
+    }
+    this.settleNow(80, tag, multiple ? 1 : 0, multiple);
   }
 
   /** Negative acknowledgement (RabbitMQ extension); `requeue` defaults to true. */
   nack(message: Message | number, multiple = false, requeue = true): void {
-    this.settleDelivery(120, tagOf(message), (multiple ? 1 : 0) | (requeue ? 2 : 0));
+    this.settleNow(120, tagOf(message), (multiple ? 1 : 0) | (requeue ? 2 : 0), multiple);
   }
 
   reject(message: Message | number, requeue = true): void {
-    this.settleDelivery(90, tagOf(message), requeue ? 1 : 0);
+    this.settleNow(90, tagOf(message), requeue ? 1 : 0, false);
   }
 
   /** Redeliver every unacked message on this channel. */
   async recover(requeue = true, options: { timeout?: number } = {}): Promise<void> {
-    await this.call('basic.recover', { requeue }, ['basic.recover-ok'], options.timeout);
+    const done = this.call('basic.recover', { requeue }, ['basic.recover-ok'], options.timeout);
+    // Every unacked delivery is requeued: their tags are void.
+    this.acks.clear();
+    await done;
   }
 
   /** Deprecated asynchronous form of recover. */
   recoverAsync(requeue = true): void {
     this.sendNow('basic.recover-async', { requeue });
+    this.acks.clear();
+  }
+
+  /** @internal The connection is about to write: send this channel's deferred acks. */
+  flushDeferredAcks(): void {
+    this.acksQueued = false;
+    if (this.state === 'open') this.flushAcks();
   }
 
   /** Enter publisher-confirm mode: every later publish resolves on the broker's ack. */
@@ -433,6 +463,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   async txSelect(options: { timeout?: number } = {}): Promise<void> {
+    this.txMode = true;
     await this.call('tx.select', {}, ['tx.select-ok'], options.timeout);
   }
   async txCommit(options: { timeout?: number } = {}): Promise<void> {
@@ -459,6 +490,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state === 'closed' || this.state === 'closing') return;
     await this.settle();
     if (this.state !== 'open') return;
+    // Acks made before close() count: they leave ahead of channel.close.
+    this.flushAcks();
     this.state = 'closing';
     const done = new Promise<void>((resolve) => (this.closeOk = resolve));
     this.connection.sendMethod(this.id, 'channel.close', {
@@ -519,8 +552,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
     switch (method.kind) {
       case 'deliver': {
         const entry = this.consumers.get(method.args.consumerTag);
-        if (entry) entry.deliver(message);
-        else {
+        if (entry) {
+          if (entry.noAck !== true) this.acks.delivered(method.args.deliveryTag);
+          entry.deliver(message);
+        } else {
           this.connection.logger.warn(
             `delivery for unknown consumer ${method.args.consumerTag} on channel ${this.id}: requeued`,
           );
@@ -529,6 +564,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         return;
       }
       case 'get-ok':
+        if (this.rpcs[0]?.expectsAck) this.acks.delivered(method.args.deliveryTag);
         this.settleRpc(message);
         return;
       case 'return': {
@@ -630,6 +666,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     };
     const withCancel: ConsumerEntry = {
       ...entry,
+      noAck: args.noAck,
       cancelledByServer: (tag) => {
         options.onCancel?.(tag);
         entry.cancelledByServer(tag);
@@ -693,6 +730,25 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.call(name, args, [reply], timeout);
   }
 
+  /**
+   * A settlement that cannot wait: deferred acks leave first, so the broker sees settlements in call
+   * order (a second ack of a tag is judged after the first, as sent).
+   */
+  private settleNow(methodId: 80 | 90 | 120, deliveryTag: number, bits: number, multiple: boolean): void {
+    this.flushAcks();
+    this.settleDelivery(methodId, deliveryTag, bits);
+    if (multiple) this.acks.settledUpTo(deliveryTag);
+    else this.acks.settledNow(deliveryTag);
+  }
+
+  private flushAcks(): void {
+    if (this.acks.pendingAcks > 0) this.acks.flush(this.sendAck);
+  }
+
+  private readonly sendAck = (deliveryTag: number, multiple: boolean): void => {
+    this.connection.send(this.connection.encoder.settle(this.id, 80, deliveryTag, multiple ? 1 : 0));
+  };
+
   /** ack / reject / nack through the encoder's allocation-free path. */
   private settleDelivery(methodId: 80 | 90 | 120, deliveryTag: number, bits: number): void {
     if (this.state === 'closed' || this.state === 'closing') throw this.closedError();
@@ -705,6 +761,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Send a method now (asynchronous methods and no-wait forms). */
   private sendNow<N extends MethodName>(name: N, args: MethodArgs[N]): void {
     if (this.state === 'closed' || this.state === 'closing') throw this.closedError();
+    this.flushAcks();
     this.connection.sendMethod(this.id, name, args);
   }
 
@@ -719,8 +776,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
     replies: readonly MethodName[],
     timeout?: number,
     onReply?: (m: DecodedMethod) => unknown,
+    expectsAck?: boolean,
   ): Promise<unknown> {
     if (this.state === 'closed' || this.state === 'closing') return Promise.reject(this.closedError());
+    this.flushAcks();
     let frame: Buffer;
     try {
       frame = this.connection.encoder.method(this.id, name, args);
@@ -728,7 +787,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      const rpc: Rpc = { name, replies, frame, resolve, reject, onReply };
+      const rpc: Rpc = { name, replies, frame, resolve, reject, onReply, expectsAck };
       const ms = timeout ?? this.connection.options.operationTimeoutMs;
       if (ms > 0) {
         rpc.timer = setTimeout(() => this.timedOut(rpc, ms), ms);
@@ -817,6 +876,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
     this.confirms?.failAll(failure);
     this.mandatory = [];
+    this.acks.clear();
     this.assembler.reset();
     for (const entry of this.consumers.values()) entry.ended(failure);
     this.consumers.clear();

@@ -67,6 +67,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private flushScheduled = false;
+  private ackChannels: Channel[] = [];
   private drainWaiters: Array<() => void> = [];
   private blockedReason: string | null = null;
   private unblockWaiters: Array<{ resolve: () => void; reject: (e: Error) => void; timer?: NodeJS.Timeout }> = [];
@@ -233,6 +234,8 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       await withTimeout(settle, this.options.operationTimeoutMs, 'close (settling channels)').catch(() => undefined);
       if (this.closed) return;
       const closeOk = new Promise<void>((resolve) => (this.closeOkWaiter = resolve));
+      // Acks made before close() count: they leave ahead of connection.close.
+      this.runDeferredAcks();
       this.sendMethod(0, 'connection.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
       this.flush();
       await withTimeout(closeOk, this.options.operationTimeoutMs, 'connection.close').catch(() => undefined);
@@ -566,9 +569,27 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   // ---- writes ----
 
   private readonly flushTick = (): void => {
+    // Deferred acks join this write (flushScheduled is still set: their sends schedule nothing new).
+    this.runDeferredAcks();
     this.flushScheduled = false;
     this.flush();
   };
+
+  /** @internal A channel has acks waiting (see AckLedger): have it send them at the next write. */
+  deferAcks(channel: Channel): void {
+    this.ackChannels.push(channel);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushTick);
+    }
+  }
+
+  private runDeferredAcks(): void {
+    if (this.ackChannels.length === 0) return;
+    const channels = this.ackChannels;
+    this.ackChannels = [];
+    for (const ch of channels) ch.flushDeferredAcks();
+  }
 
   private flush(): void {
     const pending = this.pending;

@@ -37,6 +37,8 @@ export interface Consumer {
 /** @internal What the channel needs from a consumer registration. */
 export interface ConsumerEntry {
   queue: string;
+  /** Its deliveries expect no ack (set by the channel when it registers the consumer). */
+  noAck?: boolean;
   deliver(message: Message): void;
   /** The broker cancelled it. */
   cancelledByServer(consumerTag: string): void;
