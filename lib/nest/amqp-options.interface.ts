@@ -120,6 +120,15 @@ export interface AmqpClientOptions extends AmqpConnectionOptions {
    * private exclusive, server-named reply queue.
    */
   replyTo?: ReplyMode;
+  /**
+   * Publish requests (`send`) with publisher confirms. Default false: the reply already confirms a request end to
+   * end, and confirms cost broker and client CPU on every call. Unroutable mandatory requests fail at once with
+   * UnroutableError either way; what only confirms report is a broker nack (e.g. a full queue with
+   * `x-overflow: reject-publish`): with this option the call fails at once with NackError, without it the request is
+   * dropped and the call ends with its TimeoutError. Events (`emit`) are always confirmed, and so are requests with
+   * `replyTo: 'queue'` (they go through the session's confirmed, buffered publishing).
+   */
+  confirmRequests?: boolean;
   /** Default reply timeout for `send`, ms. Default 30 000. */
   timeout?: number;
   /** Persistent messages (delivery mode 2). Default false for requests, true for events. */

@@ -10,6 +10,7 @@ import {
   type Message,
   type PublishOptions,
   type SessionEvents,
+  type UnroutableError,
 } from '../../amqp';
 import type { AmqpClientOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_RPC_TIMEOUT_MS, WarrenHeaders } from '../amqp.constants';
@@ -357,10 +358,13 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     if (!this.replies) {
       const onReply = (m: Message) => this.onReply(m);
       const onLost = (err: Error) => this.failPending(err);
+      const onReturned = (correlationId: string, err: UnroutableError) => this.onReturned(correlationId, err);
       this.replies =
         this.options.replyTo === 'queue'
           ? new QueueReplyChannel(session, onReply, onLost)
-          : new DirectReplyChannel(session, onReply, onLost, this.logger);
+          : new DirectReplyChannel(session, { onReply, onLost, onReturned }, this.logger, {
+              confirm: this.options.confirmRequests ?? false,
+            });
     }
     return this.replies;
   }
@@ -390,6 +394,13 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
       return;
     }
     call.callback({ response: value, isDisposed: true });
+  }
+
+  /** A mandatory request nobody could route came back: its call fails at once (a finished call's is dropped). */
+  private onReturned(correlationId: string, err: UnroutableError): void {
+    const call = this.pending.get(correlationId);
+    if (call) this.failCall(call, err);
+    else this.logger.debug?.(`dropped a returned request nobody waits for (correlation id '${correlationId}')`);
   }
 
   private failPending(err: Error): void {

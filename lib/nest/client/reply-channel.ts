@@ -11,6 +11,7 @@ import {
   type Message,
   type PublishOptions,
   type RecoverableChannel,
+  type ReturnedMessage,
   type SessionConsumer,
 } from '../../amqp';
 import { DIRECT_REPLY_QUEUE } from '../amqp.constants';
@@ -32,27 +33,61 @@ export interface ReplyRequest {
  * their way can no longer arrive (the reply channel or queue went away): pending calls should fail at once.
  */
 export interface ReplyChannel {
-  /** Publish a request whose reply comes back here. Resolves on the broker's confirm (at once if no longer wanted). */
+  /**
+   * Publish a request whose reply comes back here. Resolves on the broker's confirm when requests are confirmed,
+   * otherwise once written (at once if no longer wanted); rejects when the request is refused or cannot be sent.
+   */
   publish(request: ReplyRequest): Promise<void>;
   close(): Promise<void>;
 }
 
 export type ReplyListener = (message: Message) => void;
 export type ReplyLostListener = (err: Error) => void;
+/** A mandatory request the broker returned (nobody could route it), named by its correlation id. */
+export type ReplyReturnedListener = (correlationId: string, err: UnroutableError) => void;
+
+/** What a reply channel reports to its client. */
+export interface ReplyListeners {
+  onReply: ReplyListener;
+  onLost: ReplyLostListener;
+  onReturned: ReplyReturnedListener;
+}
+
+export interface DirectReplyOptions {
+  /**
+   * Put the channel in publisher-confirm mode: a request resolves on the broker's ack and a broker nack fails it at
+   * once with NackError. Default false: the reply is the request's end-to-end confirmation.
+   */
+  confirm?: boolean;
+}
 
 /**
  * RabbitMQ direct reply-to: the reply consumer (`amq.rabbitmq.reply-to`, no-ack) and the requests must share one
  * channel. It is a recoverable channel of its own on the publisher connection (the session's publishing pool keeps
  * all its channels), re-opened with its reply consumer after every recovery or channel error. When it dies, the
  * replies on their way are lost (`onLost`); requests made while it is down wait for the next one.
+ *
+ * Requests are not confirmed by default (the reply confirms them end to end): `publish` resolves once the request is
+ * written, and a broker nack goes unseen (the call times out). A returned mandatory request is reported through
+ * `onReturned` by its correlation id, confirm mode or not, so its call fails at once with UnroutableError.
  */
 export class DirectReplyChannel implements ReplyChannel {
   private readonly channel: RecoverableChannel;
+  private readonly confirm: boolean;
   private closed = false;
 
-  constructor(session: AmqpSession, onReply: ReplyListener, onLost: ReplyLostListener, logger: Logger) {
+  constructor(session: AmqpSession, listeners: ReplyListeners, logger: Logger, options: DirectReplyOptions = {}) {
+    const { onReply, onLost, onReturned } = listeners;
+    const confirm = options.confirm ?? false;
+    this.confirm = confirm;
+    const returned = (message: ReturnedMessage) => {
+      const id = message.properties.correlationId;
+      if (typeof id === 'string') onReturned(id, new UnroutableError(message));
+      else logger.debug?.(`a returned request without a correlation id was dropped (${message.routingKey})`);
+    };
     this.channel = session.recoverableChannel('publisher', async (ch) => {
-      await ch.confirmSelect();
+      if (confirm) await ch.confirmSelect();
+      ch.on('return', returned);
       await ch.consume(DIRECT_REPLY_QUEUE, (m) => onReply(m), { noAck: true });
     });
     this.channel.on('lost', (err) => {
@@ -72,7 +107,9 @@ export class DirectReplyChannel implements ReplyChannel {
   private send(ch: Channel, request: ReplyRequest): Promise<void> {
     if (!request.isWanted()) return Promise.resolve();
     request.options.replyTo = DIRECT_REPLY_QUEUE;
-    return ch.publish(request.exchange, request.routingKey, request.body, request.options).catch(lostOrRefused);
+    return ch
+      .publish(request.exchange, request.routingKey, request.body, request.options)
+      .catch((err: unknown) => lostOrRefused(err, this.confirm ? 'was confirmed' : 'could be sent'));
   }
 
   async close(): Promise<void> {
@@ -83,12 +120,12 @@ export class DirectReplyChannel implements ReplyChannel {
 
 /**
  * A refused request (nack, return, a channel error it caused) says so; anything else means the channel went away
- * under it.
+ * under it (before the request `until`).
  */
-function lostOrRefused(err: unknown): never {
+function lostOrRefused(err: unknown, until: string): never {
   if (err instanceof NackError || err instanceof UnroutableError || err instanceof ChannelError) throw err;
   if (err instanceof AmqpError) {
-    throw new ConnectionLostError(`the reply channel was lost before the request was confirmed (${err.message})`, {
+    throw new ConnectionLostError(`the reply channel was lost before the request ${until} (${err.message})`, {
       cause: err,
     });
   }
