@@ -59,6 +59,26 @@ export interface SessionMessage extends Message {
   /** False once the channel that delivered it is gone (the broker will redeliver it). */
   isLive(): boolean;
   reject(requeue?: boolean): void;
+  /**
+   * Publish on the channel that delivered this message, without a publisher confirm (the session's
+   * consumer channels are not in confirm mode), and return true. Publishes nothing and returns false
+   * when that channel is no longer open, or when its connection is blocked by a resource alarm
+   * (`connection.blocked`): RabbitMQ stops reading from a blocked connection that publishes, which
+   * would also stall the acks of every consumer on that connection. On false, publish through
+   * {@link AmqpSession.publish} (the publisher connection, confirmed) instead.
+   *
+   * Made for a reply followed by `ack()`: the broker processes a channel's methods in order, so once
+   * it has processed the ack it has already routed the reply; if the connection dies before, the ack
+   * is lost with it and the request is redelivered (and answered again) — the guarantee of waiting
+   * for a confirm before acking, without the confirm. Only routing is ordered before the ack, not
+   * persistence: for a persistent message to a durable queue that must survive a broker crash, use
+   * the confirmed `AmqpSession.publish`.
+   *
+   * Nothing to await: the frames are written at once (the ack that follows goes out after them; a
+   * slow socket also holds back that ack, so prefetch bounds what piles up). A message that cannot be
+   * encoded (e.g. a short string over 255 bytes) is not sent, and the failure is logged as an error.
+   */
+  publishOnChannel(exchange: string, routingKey: string, body: Buffer | string, options?: PublishOptions): boolean;
 }
 
 export type SessionHandler = (message: SessionMessage) => void | Promise<void>;
@@ -748,7 +768,7 @@ function wrap<A extends unknown[]>(f: (...a: A) => void, after: () => void): (..
 /**
  * A delivered message bound to the channel that delivered it: acks go there while it lives and are
  * dropped (with a debug line) once it is gone — the broker redelivers such messages. A class, so the
- * four methods are shared instead of four closures per delivery.
+ * methods are shared instead of closures per delivery.
  */
 class BoundMessage implements SessionMessage {
   readonly body: Buffer;
@@ -779,6 +799,19 @@ class BoundMessage implements SessionMessage {
 
   isLive(): boolean {
     return this.channel.isOpen;
+  }
+
+  publishOnChannel(exchange: string, routingKey: string, body: Buffer | string, options?: PublishOptions): boolean {
+    const ch = this.channel;
+    if (!ch.isOpen || ch.connection.isBlocked) return false;
+    // Open and not blocked: Channel.publish writes the frames now and resolves (at once, or on drain).
+    // It can still reject (an encoding error, nothing sent): never leave that unhandled.
+    ch.publish(exchange, routingKey, body, options).catch((err: unknown) =>
+      this.logger.error(
+        `publish to '${exchange}' / '${routingKey}' on the delivering channel failed: ${err instanceof Error ? err.message : String(err)}`,
+      ),
+    );
+    return true;
   }
 
   private live(what: string): boolean {

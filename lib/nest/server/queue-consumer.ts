@@ -1,6 +1,6 @@
 import type { MessageHandler } from '@nestjs/microservices';
 import { isObservable, lastValueFrom } from 'rxjs';
-import type { AmqpSession, FieldTable, Logger, SessionConsumer, SessionMessage } from '../../amqp';
+import type { AmqpSession, FieldTable, Logger, PublishOptions, SessionConsumer, SessionMessage } from '../../amqp';
 import { WarrenHeaders } from '../amqp.constants';
 import { describeError } from '../amqp.logger';
 import { AmqpContext, type DeliverySettlement } from '../ctx-host/amqp.context';
@@ -313,7 +313,14 @@ export class QueueConsumer {
     return undefined;
   }
 
-  /** Publish the reply (or error envelope) to reply_to through the default exchange, with the request's correlation id. */
+  /**
+   * Publish the reply (or error envelope) to reply_to through the default exchange, with the request's correlation
+   * id; the caller acks the request afterwards. The reply goes out on the channel that delivered the request, without
+   * a confirm: the broker handles a channel's methods in order, so the ack that follows reaches it only after the
+   * reply was routed, and a connection lost in between redelivers the request. When that channel is gone or its
+   * connection is blocked by a resource alarm, it goes through the session (publisher connection) and is confirmed
+   * before this resolves.
+   */
   private async reply(
     msg: SessionMessage,
     route: Route | undefined,
@@ -323,13 +330,15 @@ export class QueueConsumer {
     const replyTo = msg.properties.replyTo;
     if (!replyTo) return;
     const reply = encodeReply(route, error, value);
+    const options: PublishOptions = {
+      correlationId: msg.properties.correlationId,
+      contentType: reply.contentType,
+      contentEncoding: reply.contentEncoding,
+      headers: reply.headers,
+    };
     try {
-      await this.host.session.publish('', replyTo, reply.body, {
-        correlationId: msg.properties.correlationId,
-        contentType: reply.contentType,
-        contentEncoding: reply.contentEncoding,
-        headers: reply.headers,
-      });
+      if (msg.publishOnChannel('', replyTo, reply.body, options)) return;
+      await this.host.session.publish('', replyTo, reply.body, options);
     } catch (err) {
       this.host.logger.error(`could not reply to '${replyTo}' (${this.describe(msg)}): ${describeError(err)}`);
     }
