@@ -26,7 +26,11 @@ describe('coalesced consumer acks against the broker', () => {
   const exchanges: string[] = [];
 
   beforeAll(async () => {
-    conn = await AmqpConnection.connect({ url: amqpUrl(), logger: silentLogger, name: 'warren-test-ack-coalescing' });
+    conn = await AmqpConnection.connect({
+      url: amqpUrl(),
+      logger: silentLogger,
+      connectionName: 'warren-test-ack-coalescing',
+    });
     pub = await conn.channel();
     await pub.confirmSelect();
   });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { Observable, type Subscriber } from 'rxjs';
 import {
@@ -16,6 +15,7 @@ import type { AmqpClientOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_RPC_TIMEOUT_MS, WarrenHeaders } from '../amqp.constants';
 import { createAmqpLogger, describeError } from '../amqp.logger';
 import { createSession, startSession } from '../amqp.session-factory';
+import { MessageIdSource } from '../message-id';
 import { AmqpRecord, type AmqpRecordOptions } from '../record-builders/amqp.record-builder';
 import { routingKeyFromPattern } from '../routing/pattern-matcher';
 import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-serializer.interface';
@@ -143,8 +143,8 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   private readonly logger: Logger;
   private readonly pending = new Map<string, PendingCall>();
   /** Correlation ids: unique per client (a random prefix) and cheap (a counter), unlike a UUID per call. */
-  private readonly callIdPrefix = `${randomUUID()}.`;
-  private callSeq = 0;
+  private readonly callIds = new MessageIdSource();
+  private readonly messageIds = new MessageIdSource();
   /** The session once `connect()` resolved: publishes go straight to it. */
   private attached: AmqpSession | null = null;
   private readonly amqpSerializer: AmqpSerializer;
@@ -272,7 +272,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
       callback({ err });
       return undefined;
     }
-    const correlationId = options.correlationId ?? this.callIdPrefix + (++this.callSeq).toString(36);
+    const correlationId = options.correlationId ?? this.callIds.next();
     message.properties.correlationId = correlationId;
     const timeoutMs = options.timeout ?? this.options.timeout ?? DEFAULT_RPC_TIMEOUT_MS;
     const call = new PendingCall(
@@ -434,7 +434,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
         mandatory: record.mandatory ?? o.mandatory ?? !isEvent,
         priority: record.priority ?? o.priority,
         expiration: expiration === undefined ? undefined : String(expiration),
-        messageId: record.messageId ?? randomUUID(),
+        messageId: record.messageId ?? this.messageIds.next(),
         timestamp: timestamp instanceof Date ? timestamp : new Date(timestamp),
         type: record.type,
         appId: record.appId ?? o.appId,

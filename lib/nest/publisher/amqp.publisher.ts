@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { TimeoutError, type AmqpSession, type FieldTable, type PublishOptions } from '../../amqp';
 import type { AmqpPublisherDefinition } from '../amqp-options.interface';
 import { WarrenHeaders } from '../amqp.constants';
+import { MessageIdSource } from '../message-id';
 import type { AmqpRecordOptions } from '../record-builders/amqp.record-builder';
 import type { AmqpSerializer } from '../serialization/amqp-serializer.interface';
 import { DefaultSerializer } from '../serialization/default.serializer';
@@ -23,6 +23,7 @@ export class AmqpPublisher {
   private readonly serializer: AmqpSerializer;
   /** Set once `ready` resolved: later publishes skip the declaration wait (and its timer). */
   private declared = false;
+  private readonly messageIds = new MessageIdSource();
 
   constructor(
     private readonly session: AmqpSession,
@@ -73,7 +74,7 @@ export class AmqpPublisher {
       mandatory: options.mandatory ?? this.definition.mandatory ?? false,
       priority: options.priority,
       expiration: expiration === undefined ? undefined : String(expiration),
-      messageId: options.messageId ?? randomUUID(),
+      messageId: options.messageId ?? this.messageIds.next(),
       correlationId: options.correlationId,
       timestamp: timestamp instanceof Date ? timestamp : new Date(timestamp),
       type: options.type,
