@@ -418,8 +418,10 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
       throw new Error(`routing key for pattern '${pattern}' is longer than ${MAX_ROUTING_KEY_BYTES} bytes`);
     }
     const serialized = this.amqpSerializer.serialize(data);
-    const headers: FieldTable = { ...o.headers, ...record.headers };
-    if (routingKey !== pattern) headers[WarrenHeaders.PATTERN] = pattern;
+    // Only a table when there is something in it: an empty one still costs an encode and decodes on both ends.
+    let headers: FieldTable | undefined =
+      o.headers === undefined && record.headers === undefined ? undefined : { ...o.headers, ...record.headers };
+    if (routingKey !== pattern) (headers ??= {})[WarrenHeaders.PATTERN] = pattern;
     const expiration = record.expiration ?? o.expiration;
     const timestamp = record.timestamp ?? new Date();
     return {

@@ -62,8 +62,13 @@ export class AmqpPublisher {
     options: PublishCallOptions,
   ): { body: Buffer; properties: PublishOptions } {
     const serialized = this.serializer.serialize(payload);
-    const headers: FieldTable = { ...this.definition.headers, ...options.headers };
-    if (options.pattern !== undefined && options.pattern !== key) headers[WarrenHeaders.PATTERN] = options.pattern;
+    // Only a table when there is something in it: an empty one still costs an encode and decodes on both ends.
+    let headers: FieldTable | undefined =
+      this.definition.headers === undefined && options.headers === undefined
+        ? undefined
+        : { ...this.definition.headers, ...options.headers };
+    if (options.pattern !== undefined && options.pattern !== key)
+      (headers ??= {})[WarrenHeaders.PATTERN] = options.pattern;
     const expiration = options.expiration;
     const timestamp = options.timestamp ?? new Date();
     const properties: PublishOptions = {

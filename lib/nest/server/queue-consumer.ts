@@ -355,11 +355,12 @@ function encodeReply(
   route: Route | undefined,
   error: RpcErrorEnvelope | undefined,
   value: unknown,
-): SerializedBody & { headers: FieldTable } {
+): SerializedBody & { headers?: FieldTable } {
   if (!error && route) {
     try {
       const { body, contentType, contentEncoding } = route.serializer.serialize(value);
-      return { body, contentType, contentEncoding, headers: {} };
+      // No headers table at all on a plain reply: nothing for the broker and the caller to decode.
+      return { body, contentType, contentEncoding };
     } catch (err) {
       error = {
         status: 'error',
