@@ -109,7 +109,9 @@ export class Writer {
 
   private i64(v: number | bigint): void {
     this.ensure(8);
-    this.buf.writeBigInt64BE(BigInt(v), this.pos);
+    // Safe integers (every timestamp) as two 32-bit halves: BigInt conversion costs more than the write.
+    if (typeof v === 'number' && Number.isSafeInteger(v)) writeSafeInt64(this.buf, v, this.pos);
+    else this.buf.writeBigInt64BE(BigInt(v), this.pos);
     this.pos += 8;
   }
 
@@ -232,7 +234,8 @@ export class Writer {
       // Every integer-valued double inside int64's range converts to bigint exactly.
       if (v >= -9223372036854775808 && v < 9223372036854775808) {
         b[this.pos++] = 0x6c; // l
-        b.writeBigInt64BE(BigInt(v), this.pos);
+        if (Number.isSafeInteger(v)) writeSafeInt64(b, v, this.pos);
+        else b.writeBigInt64BE(BigInt(v), this.pos);
         this.pos += 8;
         return;
       }
@@ -272,4 +275,11 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return `a ${typeof v}`;
+}
+
+/** A safe integer as a big-endian two's-complement int64: high half (floor division) then low half. */
+function writeSafeInt64(buf: Buffer, v: number, pos: number): void {
+  const hi = Math.floor(v / 0x100000000);
+  buf.writeInt32BE(hi, pos);
+  buf.writeUInt32BE(v - hi * 0x100000000, pos + 4);
 }
