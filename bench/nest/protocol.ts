@@ -24,8 +24,8 @@ export const NEST_LIBRARIES = [
   'floor-amqplib',
 ] as const;
 export type NestLibrary = (typeof NEST_LIBRARIES)[number];
-/** Run unless BENCH_LIBS says otherwise; the reference variants are opt-in. */
-export const DEFAULT_LIBRARIES: readonly NestLibrary[] = ['warren', 'nest-rmq', 'golevelup'];
+/** Run unless BENCH_LIBS says otherwise; the reference variants but Warren's no-Nest floor are opt-in. */
+export const DEFAULT_LIBRARIES: readonly NestLibrary[] = ['warren', 'nest-rmq', 'golevelup', 'floor-warren'];
 
 export type NestScenario = 'rpc-seq' | 'rpc-conc' | 'events';
 export const NEST_SCENARIOS: readonly NestScenario[] = ['rpc-seq', 'rpc-conc', 'events'];

@@ -258,6 +258,11 @@ interface TargetCheck {
   bestPeer?: string;
   bestPeerValue?: number;
   ratio?: number;
+  /**
+   * Warren's own client without Nest (the floor row) over the same peer: the best any Nest layer on Warren could
+   * reach on this machine and broker. A target the floor misses is out of reach here, whatever the Nest layer does.
+   */
+  floorRatio?: number;
   met: boolean | 'n/a';
   why?: string;
 }
@@ -299,7 +304,10 @@ function targets(best: Map<NestScenario, Map<NestLibrary, RunRecord>>): TargetCh
     }
     const ratio = round(wv / pv, 2);
     const met = lowerIsBetter ? wv <= factor * pv : wv >= factor * pv;
-    checks.push({ target, warren: wv, bestPeer: DISPLAY[peer], bestPeerValue: pv, ratio, met });
+    const floor = byLib.get('floor-warren');
+    const fv = floor && !floor.error ? value(floor) : undefined;
+    const floorRatio = fv === undefined ? undefined : round(fv / pv, 2);
+    checks.push({ target, warren: wv, bestPeer: DISPLAY[peer], bestPeerValue: pv, ratio, floorRatio, met });
   };
   pick('rpc-seq', 'sequential RPC p50 ≤ 0.7 × best peer', (r) => r.latency?.p50Ms, true, 0.7);
   pick('rpc-conc', `RPC calls/s (${IN_FLIGHT} in flight) ≥ 2 × best peer`, (r) => r.perSec, false, 2);
@@ -365,6 +373,7 @@ async function main(): Promise<void> {
       'best peer': c.bestPeer ?? '',
       'peer value': c.bestPeerValue,
       'Warren / peer': c.ratio,
+      'no-Nest floor / peer': c.floorRatio,
       met: c.met === 'n/a' ? `n/a (${c.why})` : c.met ? 'yes' : 'NO',
     })),
   );

@@ -1,5 +1,5 @@
 import * as amqplib from 'amqplib';
-import { AmqpSession, type Channel } from '../../../lib/amqp';
+import { AmqpSession, type RecoverableChannel } from '../../../lib/amqp';
 import {
   type BenchEvent,
   type EventSink,
@@ -12,9 +12,12 @@ import {
 
 /**
  * Reference rows without Nest: the same request/reply and event traffic straight on an AMQP client, to show the
- * transport floor on this machine (broker round trips) and what the Nest layers add on top. Same shape as the Nest
- * rows: default exchange to a non-durable queue, direct reply-to, consumer acks after the "handler" (after the reply's
- * confirm for RPC), publisher confirms, prefetch as configured, JSON bodies. Server and client in one process.
+ * transport floor on this machine (broker round trips and broker CPU) and what the Nest layers add on top. Same
+ * delivery semantics as Warren's Nest rows, done the cheapest correct way: default exchange to a non-durable queue,
+ * direct reply-to, requests without publisher confirms (the reply confirms them), the reply published on the channel
+ * that delivered the request and the request acked right after it on that channel (the broker handles a channel's
+ * methods in order: the reply is routed before the ack counts), events with publisher confirms and acked after the
+ * "handler", prefetch as configured, JSON bodies. Server and client in one process.
  */
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
@@ -67,7 +70,7 @@ abstract class FloorBench implements NestBench {
 export class WarrenSessionFloor extends FloorBench {
   readonly name = 'Warren AmqpSession, no Nest (floor)';
   private session: AmqpSession | null = null;
-  private replyChannel: Channel | null = null;
+  private replyChannel: RecoverableChannel | null = null;
 
   protected async start(): Promise<void> {
     const s = new AmqpSession({ url: this.task.url, name: `warren-bench-nest-floor-${process.pid}` });
@@ -78,9 +81,10 @@ export class WarrenSessionFloor extends FloorBench {
     await s.queueDeclare(eventQueue, { durable: false });
     await s.consume(
       rpcQueue,
-      async (m) => {
+      (m) => {
         const replyTo = m.properties.replyTo;
-        if (replyTo) await s.publish('', replyTo, this.handle(m.body), { correlationId: m.properties.correlationId });
+        if (replyTo)
+          m.publishOnChannel('', replyTo, this.handle(m.body), { correlationId: m.properties.correlationId });
         m.ack();
       },
       { prefetch },
@@ -94,14 +98,17 @@ export class WarrenSessionFloor extends FloorBench {
       },
       { prefetch },
     );
-    // Direct reply-to: the reply consumer and the requests share one channel, taken out of the publishing pool.
-    const ch = await s.acquire();
-    this.replyChannel = ch;
-    await ch.consume(REPLY_TO, (m) => this.onReply(m.properties.correlationId, m.body), { noAck: true });
+    // Direct reply-to: the reply consumer and the requests share one channel (not in confirm mode).
+    const rc = s.recoverableChannel('publisher', async (ch) => {
+      await ch.consume(REPLY_TO, (m) => this.onReply(m.properties.correlationId, m.body), { noAck: true });
+    });
+    this.replyChannel = rc;
+    await rc.channel();
   }
 
   protected async sendRequest(body: Buffer, correlationId: string): Promise<void> {
-    await this.replyChannel!.publish('', this.task.rpcQueue, body, { correlationId, replyTo: REPLY_TO });
+    const ch = this.replyChannel!.current ?? (await this.replyChannel!.channel());
+    await ch.publish('', this.task.rpcQueue, body, { correlationId, replyTo: REPLY_TO });
   }
 
   async emit(event: BenchEvent): Promise<void> {
@@ -115,7 +122,7 @@ export class WarrenSessionFloor extends FloorBench {
   }
 
   async teardown(): Promise<void> {
-    if (this.replyChannel) this.session?.release(this.replyChannel);
+    await this.replyChannel?.close();
     await this.session?.close();
   }
 }
@@ -124,10 +131,11 @@ export class WarrenSessionFloor extends FloorBench {
 export class AmqplibFloor extends FloorBench {
   readonly name = 'amqplib, no Nest (floor)';
   private model: amqplib.ChannelModel | null = null;
+  /** Events (confirmed). */
   private pub: amqplib.ConfirmChannel | null = null;
-  /** Requests whose reply is published but not yet confirmed (so not yet acked). */
-  private unacked = 0;
-  private server: amqplib.ConfirmChannel | null = null;
+  /** Requests (not confirmed) and their direct reply-to consumer. */
+  private requests: amqplib.Channel | null = null;
+  private server: amqplib.Channel | null = null;
 
   protected async start(): Promise<void> {
     const { url, rpcQueue, eventQueue, prefetch } = this.task;
@@ -135,26 +143,19 @@ export class AmqplibFloor extends FloorBench {
     this.model = model;
     const pub = await model.createConfirmChannel();
     this.pub = pub;
-    const server = await model.createConfirmChannel();
+    const requests = await model.createChannel();
+    this.requests = requests;
+    const server = await model.createChannel();
     this.server = server;
     await server.assertQueue(rpcQueue, { durable: false });
     await server.assertQueue(eventQueue, { durable: false });
     await server.prefetch(prefetch);
     await server.consume(rpcQueue, (m) => {
       if (!m) return;
-      this.unacked++;
-      server.publish(
-        '',
-        m.properties.replyTo as string,
-        this.handle(m.content),
-        {
-          correlationId: m.properties.correlationId as string,
-        },
-        () => {
-          server.ack(m);
-          this.unacked--;
-        },
-      );
+      server.publish('', m.properties.replyTo as string, this.handle(m.content), {
+        correlationId: m.properties.correlationId as string,
+      });
+      server.ack(m);
     });
     await server.consume(eventQueue, (m) => {
       if (!m) return;
@@ -162,13 +163,13 @@ export class AmqplibFloor extends FloorBench {
       this.sink.hit();
       server.ack(m);
     });
-    await pub.consume(REPLY_TO, (m) => m && this.onReply(m.properties.correlationId as string, m.content), {
+    await requests.consume(REPLY_TO, (m) => m && this.onReply(m.properties.correlationId as string, m.content), {
       noAck: true,
     });
   }
 
   protected sendRequest(body: Buffer, correlationId: string): Promise<void> {
-    this.pub!.publish('', this.task.rpcQueue, body, { correlationId, replyTo: REPLY_TO });
+    this.requests!.publish('', this.task.rpcQueue, body, { correlationId, replyTo: REPLY_TO });
     return Promise.resolve();
   }
 
@@ -189,8 +190,6 @@ export class AmqplibFloor extends FloorBench {
   }
 
   async teardown(): Promise<void> {
-    // Let the last replies' confirms (and so their requests' acks) arrive before closing.
-    for (let i = 0; i < 100 && this.unacked > 0; i++) await new Promise((r) => setTimeout(r, 20));
     await this.server?.close();
     await this.model?.close();
   }
