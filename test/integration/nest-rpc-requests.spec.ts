@@ -58,6 +58,8 @@ interface SentRequest {
   exchange: string;
   routingKey: string;
   correlationId: string | undefined;
+  messageId: string | undefined;
+  timestamp: Date | number | undefined;
 }
 
 /** Whether the broker has the channel (publisher connection `connectionName`, number `id`) in confirm mode. */
@@ -77,6 +79,8 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
   const apps: Array<{ close(): Promise<unknown> }> = [];
   let probe: BrokerProbe;
   let sent: SentRequest[] = [];
+  /** Other publishes to the test exchange (events). */
+  let published: Array<{ routingKey: string; options: PublishOptions | undefined }> = [];
   let publishSpy: jest.SpiedFunction<Channel['publish']>;
 
   const newClient = (options: AmqpClientOptions = {}) => {
@@ -108,8 +112,10 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
           exchange: ex,
           routingKey,
           correlationId: options.correlationId,
+          messageId: options.messageId,
+          timestamp: options.timestamp,
         });
-      }
+      } else if (ex === exchange) published.push({ routingKey, options });
       return original.call(this, ex, routingKey, body, options);
     });
     probe = await BrokerProbe.open();
@@ -121,6 +127,25 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
 
   beforeEach(() => {
     sent = [];
+    published = [];
+  });
+
+  it('a request carries its correlation id but no message id or timestamp unless the record sets them; an event carries both', async () => {
+    const c = newClient();
+    await firstValueFrom(c.send('req.get', { id: 7 }));
+    const at = new Date(1_700_000_000_000);
+    await firstValueFrom(
+      c.send('req.get', new AmqpRecordBuilder({ id: 8 }).setOptions({ messageId: 'm-8', timestamp: at }).build()),
+    );
+    expect(sent).toHaveLength(2);
+    expect(sent[0].correlationId).toEqual(expect.any(String));
+    expect(sent[0]).toMatchObject({ messageId: undefined, timestamp: undefined });
+    expect(sent[1]).toMatchObject({ messageId: 'm-8', timestamp: at });
+
+    await firstValueFrom(c.emit('evt.nobody', { id: 9 }), { defaultValue: undefined });
+    const event = published.find((p) => p.routingKey === 'evt.nobody');
+    expect(event?.options?.messageId).toEqual(expect.any(String));
+    expect(event?.options?.timestamp).toBeInstanceOf(Date);
   });
 
   afterAll(async () => {

@@ -143,6 +143,18 @@ describe('content header codec', () => {
     }
   });
 
+  it('turns the timestamp into a Date only when read, once, and lets it be replaced', () => {
+    const p = decodeContentHeader(encode(3, { timestamp: new Date(1_700_000_000_500) }), MAX).properties;
+    const first = p.timestamp;
+    expect(first).toEqual(new Date(1_700_000_000_000)); // whole seconds on the wire
+    expect(p.timestamp).toBe(first); // decoded once, then kept
+    expect(p.toJSON().timestamp).toBe(first);
+    const later = new Date(0);
+    p.timestamp = later;
+    expect(p.timestamp).toBe(later);
+    expect(decodeContentHeader(encode(3, {}), MAX).properties.timestamp).toBeUndefined();
+  });
+
   it('encodes no properties as a zero flags word, also for `undefined` and null-valued properties', () => {
     expect(encode(3, undefined).readUInt16BE(12)).toBe(0);
     expect(encode(3, {}).readUInt16BE(12)).toBe(0);

@@ -40,9 +40,9 @@ const F_CLUSTER_ID = 0x0004;
 const BASIC_CLASS = 60;
 
 /**
- * Properties decoded from a content header. Every field but `headers` is decoded eagerly (they are
- * short strings and octets); `headers` keeps its raw bytes and is decoded the first time it is read,
- * so a consumer that never looks at headers never pays for them.
+ * Properties decoded from a content header. Short strings and octets are decoded eagerly; `headers`
+ * keeps its raw bytes and is decoded the first time it is read, and `timestamp` becomes a Date only
+ * when read, so a consumer that never looks at them never pays for them.
  */
 export class DecodedProperties implements MessageProperties {
   contentType: string | undefined = undefined;
@@ -53,7 +53,6 @@ export class DecodedProperties implements MessageProperties {
   replyTo: string | undefined = undefined;
   expiration: string | undefined = undefined;
   messageId: string | undefined = undefined;
-  timestamp: Date | undefined = undefined;
   type: string | undefined = undefined;
   userId: string | undefined = undefined;
   appId: string | undefined = undefined;
@@ -63,6 +62,27 @@ export class DecodedProperties implements MessageProperties {
   private rawStart = 0;
   private rawEnd = 0;
   private decodedHeaders: FieldTable | undefined = undefined;
+  /** Seconds since the epoch as read, until `timestamp` is first read. */
+  private rawTimestamp: number | undefined = undefined;
+  private decodedTimestamp: Date | undefined = undefined;
+
+  get timestamp(): Date | undefined {
+    if (this.rawTimestamp !== undefined) {
+      this.decodedTimestamp = new Date(this.rawTimestamp * 1000);
+      this.rawTimestamp = undefined;
+    }
+    return this.decodedTimestamp;
+  }
+  set timestamp(value: Date | undefined) {
+    this.rawTimestamp = undefined;
+    this.decodedTimestamp = value;
+  }
+
+  /** @internal */
+  setRawTimestamp(seconds: number): void {
+    this.rawTimestamp = seconds;
+    this.decodedTimestamp = undefined;
+  }
 
   get headers(): FieldTable | undefined {
     if (this.rawHeaders !== undefined) {
@@ -167,7 +187,7 @@ export function decodeContentHeader(payload: Buffer, maxBodySize: number): Conte
   if (flags & F_REPLY_TO) p.replyTo = r.shortstr();
   if (flags & F_EXPIRATION) p.expiration = r.shortstr();
   if (flags & F_MESSAGE_ID) p.messageId = r.shortstrUncached();
-  if (flags & F_TIMESTAMP) p.timestamp = r.timestamp();
+  if (flags & F_TIMESTAMP) p.setRawTimestamp(r.timestampSeconds());
   if (flags & F_TYPE) p.type = r.shortstr();
   if (flags & F_USER_ID) p.userId = r.shortstr();
   if (flags & F_APP_ID) p.appId = r.shortstr();

@@ -129,7 +129,11 @@ export class Reader {
     return this.buf.subarray(p, p + len);
   }
   timestamp(): Date {
-    return new Date(Number(this.i64()) * 1000);
+    return new Date(this.timestampSeconds() * 1000);
+  }
+  /** A timestamp's seconds since the epoch (beyond ±2^53 rounded, as a Date would be). */
+  timestampSeconds(): number {
+    return Number(this.i64());
   }
   private i64(): number | bigint {
     const p = this.need(8, 'int64');

@@ -423,7 +423,9 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
       o.headers === undefined && record.headers === undefined ? undefined : { ...o.headers, ...record.headers };
     if (routingKey !== pattern) (headers ??= {})[WarrenHeaders.PATTERN] = pattern;
     const expiration = record.expiration ?? o.expiration;
-    const timestamp = record.timestamp ?? new Date();
+    // Events carry a message id (for deduplication) and a timestamp; requests are identified by their correlation id
+    // and carry neither unless the record sets them: less to encode and decode on every call.
+    const timestamp = record.timestamp ?? (isEvent ? new Date() : undefined);
     return {
       exchange,
       routingKey,
@@ -436,8 +438,8 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
         mandatory: record.mandatory ?? o.mandatory ?? !isEvent,
         priority: record.priority ?? o.priority,
         expiration: expiration === undefined ? undefined : String(expiration),
-        messageId: record.messageId ?? this.messageIds.next(),
-        timestamp: timestamp instanceof Date ? timestamp : new Date(timestamp),
+        messageId: record.messageId ?? (isEvent ? this.messageIds.next() : undefined),
+        timestamp: timestamp === undefined || timestamp instanceof Date ? timestamp : new Date(timestamp),
         type: record.type,
         appId: record.appId ?? o.appId,
         userId: record.userId,

@@ -345,8 +345,9 @@ export class QueueConsumer {
   }
 
   private describe(msg: SessionMessage): string {
-    const id = msg.properties.messageId;
-    return `queue '${this.queue}', routing key '${msg.fields.routingKey}'${id ? `, message id '${id}'` : ''}`;
+    const { messageId, correlationId } = msg.properties;
+    const id = messageId ? `, message id '${messageId}'` : correlationId ? `, correlation id '${correlationId}'` : '';
+    return `queue '${this.queue}', routing key '${msg.fields.routingKey}'${id}`;
   }
 }
 
