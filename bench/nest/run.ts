@@ -22,10 +22,12 @@ import {
 /**
  * Nest transport benchmark: Warren vs Nest's built-in RMQ transport vs @golevelup/nestjs-rabbitmq, all on the Nest 11
  * of bench/node_modules. Each (library, scenario, round) runs in its own process (compiled to plain JS) holding both
- * the Nest server and its client, on fresh queues and exchange that are deleted afterwards.
+ * the Nest server and its client, on fresh queues and exchange that are deleted afterwards. Every library first runs
+ * as many unmeasured calls (events) as the scenario measures, the same shape: what is measured is the steady state of a
+ * running service, after V8 has compiled the hot paths, not the first seconds of a fresh process.
  *
- * Env: AMQP_URL, BENCH_SCALE (message counts), BENCH_LIBS (comma list; default warren,nest-rmq,golevelup; opt-in
- * references: nest-rmq-noack, nest-rmq-stock, golevelup-stock, warren-publisher, floor-warren, floor-amqplib — see
+ * Env: AMQP_URL, BENCH_SCALE (message counts), BENCH_LIBS (comma list; default warren,nest-rmq,golevelup,floor-warren;
+ * opt-in references: nest-rmq-noack, nest-rmq-stock, golevelup-stock, warren-publisher, floor-amqplib — see
  * protocol.ts), BENCH_SCENARIOS (rpc-seq,rpc-conc,events), BENCH_REPEAT
  * (rounds, default 1; the median round is reported), BENCH_PREFETCH (default 1000), BENCH_TIMEOUT_MS (per worker,
  * default 300 000), BENCH_NEST_RESULTS (results file name under bench/results/, default 'nest').
@@ -66,21 +68,21 @@ const SCENARIOS: ScenarioSpec[] = [
     id: 'rpc-seq',
     title: `(1) RPC: ${scale(2_000).toLocaleString('en-US')} sequential calls`,
     messages: scale(2_000),
-    warmup: scale(200),
+    warmup: scale(2_000),
     inFlight: 1,
   },
   {
     id: 'rpc-conc',
     title: `(2) RPC: ${scale(20_000).toLocaleString('en-US')} calls, ${IN_FLIGHT} in flight`,
     messages: scale(20_000),
-    warmup: scale(2_000),
+    warmup: scale(20_000),
     inFlight: IN_FLIGHT,
   },
   {
     id: 'events',
     title: `(3) Events: ${scale(50_000).toLocaleString('en-US')} emitted (≤ ${EMIT_WINDOW} unconfirmed), first emit → handler saw all`,
     messages: scale(50_000),
-    warmup: scale(2_000),
+    warmup: scale(50_000),
     inFlight: 1,
   },
 ];
