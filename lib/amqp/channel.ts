@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { AckLedger } from './ack-ledger';
 import type { AmqpConnection } from './connection';
-import { Confirms } from './confirms';
+import { Confirms, type ConfirmWaiter } from './confirms';
 import {
   ConsumerStream,
   type Consumer,
@@ -398,10 +398,52 @@ export class Channel extends EventEmitter<ChannelEvents> {
       return this.connection.send(frames) ? this.connection.waitForDrain() : RESOLVED;
     }
     return new Promise<void>((resolve, reject) => {
-      const tag = confirms.add({ resolve, reject });
+      const tag = confirms.add({ onConfirm: resolve, onFail: reject });
       if (mandatory) this.mandatory.push({ tag, exchange, routingKey });
       this.connection.send(frames);
     });
+  }
+
+  /**
+   * @internal Confirm-mode publish for the session's hot path: `waiter` is told the outcome (the
+   * broker's ack, nack or return, or the channel's end) instead of a promise per publish. Off the
+   * hot path (channel not open, no confirm mode, connection blocked) it defers to `publish`; a
+   * message that cannot be encoded fails the waiter asynchronously, as a rejection would.
+   */
+  publishAwaiting(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    options: PublishOptions | undefined,
+    waiter: ConfirmWaiter,
+  ): void {
+    const confirms = this.confirms;
+    if (this.state !== 'open' || confirms === null || this.connection.isBlocked) {
+      this.publish(exchange, routingKey, body, options).then(
+        () => waiter.onConfirm(),
+        (err: unknown) => waiter.onFail(err instanceof Error ? err : new Error(String(err))),
+      );
+      return;
+    }
+    const mandatory = options?.mandatory ?? false;
+    let frames: Buffer | Buffer[];
+    try {
+      frames = this.connection.encoder.publish(
+        this.id,
+        exchange,
+        routingKey,
+        mandatory,
+        options?.immediate ?? false,
+        options,
+        body,
+      );
+    } catch (err) {
+      queueMicrotask(() => waiter.onFail(err instanceof Error ? err : new Error(String(err))));
+      return;
+    }
+    const tag = confirms.add(waiter);
+    if (mandatory) this.mandatory.push({ tag, exchange, routingKey });
+    this.connection.send(frames);
   }
 
   /** Acknowledge a message (or, with `multiple`, every unacked one up to it). */

@@ -1,11 +1,14 @@
 import type { AmqpError } from './errors';
 
-interface Pending {
-  resolve: () => void;
-  reject: (err: Error) => void;
+/** A publish waiting for its confirm: told once, by the broker's ack or nack or the channel's end. */
+export interface ConfirmWaiter {
+  onConfirm(): void;
+  onFail(err: Error): void;
   /** Set when a basic.return matched this publish: the ack that follows settles it as unroutable. */
   returned?: Error;
 }
+
+type Pending = ConfirmWaiter;
 
 /**
  * Publisher-confirm bookkeeping for one channel. Delivery tags are sequential from 1, so pending
@@ -52,7 +55,7 @@ export class Confirms {
   /** Reject everything still pending (channel or connection closed). */
   failAll(err: AmqpError): void {
     const slots = this.slots;
-    for (let i = this.head; i < slots.length; i++) slots[i]?.reject(err);
+    for (let i = this.head; i < slots.length; i++) slots[i]?.onFail(err);
     this.slots = [];
     this.head = 0;
     this.base = this.next;
@@ -70,9 +73,9 @@ export class Confirms {
       slots[i] = null;
       this.count--;
       const t = this.base + (i - this.head);
-      if (makeError) p.reject(makeError(t));
-      else if (p.returned) p.reject(p.returned);
-      else p.resolve();
+      if (makeError) p.onFail(makeError(t));
+      else if (p.returned) p.onFail(p.returned);
+      else p.onConfirm();
     }
     // Advance past settled slots; compact now and then so the array does not grow forever.
     while (this.head < slots.length && slots[this.head] === null) {

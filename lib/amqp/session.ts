@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { BackoffOptions } from './backoff';
 import type { Channel, ExchangeOptions, QueueDeclareResult, QueueOptions } from './channel';
 import { ChannelPool, type ChannelPoolOptions } from './channel-pool';
+import type { ConfirmWaiter } from './confirms';
 import type { AmqpConnection, ConnectOptions } from './connection';
 import type { ConsumeOptions } from './consumer';
 import {
@@ -109,19 +110,44 @@ export type SessionEvents = {
   queueRenamed: [info: { from: string; to: string }];
 };
 
-interface PendingPublish {
-  seq: number;
-  exchange: string;
-  routingKey: string;
-  body: Buffer;
-  options: PublishOptions | undefined;
-  resolve: () => void;
-  reject: (err: Error) => void;
-  timer?: NodeJS.Timeout;
+/** What the session does when a publish on the wire is confirmed or fails. */
+interface PublishOutcomes {
+  confirmed(p: PendingPublish): void;
+  failed(p: PendingPublish, err: Error): void;
+}
+
+/**
+ * One `AmqpSession.publish` until its caller is told: `resolve`/`reject` settle the caller's promise.
+ * On the wire it is the channel's confirm waiter itself (no promise per attempt), handing the outcome
+ * to the session, which may send it again after a lost connection.
+ */
+class PendingPublish implements ConfirmWaiter {
+  timer: NodeJS.Timeout | undefined = undefined;
   /** Retries after a 404 on a recorded exchange. */
-  attempts?: number;
+  attempts: number | undefined = undefined;
   /** When waiting in the outage buffer must end (set on first wait). */
-  deadline?: number;
+  deadline: number | undefined = undefined;
+  /** A basic.return matched the current attempt (set by the channel). */
+  returned: Error | undefined = undefined;
+
+  constructor(
+    private readonly outcomes: PublishOutcomes,
+    readonly seq: number,
+    readonly exchange: string,
+    readonly routingKey: string,
+    readonly body: Buffer,
+    readonly options: PublishOptions | undefined,
+    public resolve: () => void,
+    public reject: (err: Error) => void,
+  ) {}
+
+  onConfirm(): void {
+    this.outcomes.confirmed(this);
+  }
+
+  onFail(err: Error): void {
+    this.outcomes.failed(this, err);
+  }
 }
 
 interface ConsumerRecord {
@@ -331,7 +357,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     if (this.closed) return Promise.reject(new ClosedError(`session ${this.name} is closed`));
     const content = typeof body === 'string' ? Buffer.from(body) : body;
     return new Promise<void>((resolve, reject) => {
-      const p: PendingPublish = { seq: ++this.seq, exchange, routingKey, body: content, options, resolve, reject };
+      const p = new PendingPublish(this.outcomes, ++this.seq, exchange, routingKey, content, options, resolve, reject);
       if (this.publisherReady && this.buffer.length === 0) this.send(p);
       else {
         this.enqueue(p, false);
@@ -558,35 +584,39 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       return;
     }
     p.deadline = undefined; // on the wire: a later outage gets a fresh time bound
+    p.returned = undefined; // a return belongs to one attempt
     this.inFlight.add(p);
-    ch.publish(p.exchange, p.routingKey, p.body, p.options).then(
-      () => {
-        this.inFlight.delete(p);
-        p.resolve();
-      },
-      (err: unknown) => {
-        this.inFlight.delete(p);
-        if (err instanceof NackError || err instanceof UnroutableError || !(err instanceof AmqpError)) {
-          p.reject(err as Error);
-        } else if (err instanceof ChannelError && this.causedBy(err, p)) {
-          // An exchange we declared can be briefly missing (auto-delete, being recovered): retry a
-          // few times once topology is back; one we never declared is the caller's mistake.
-          if (this.topology.hasExchange(p.exchange) && (p.attempts = (p.attempts ?? 0) + 1) <= 3) {
-            void this.topologyReady.then(() => {
-              this.enqueue(p, true);
-              if (this.publisherReady) this.flushBuffer();
-            });
-          } else p.reject(err);
-        } else if (this.closed) {
-          p.reject(err);
-        } else {
-          // The link died (or a sibling publish broke the channel) before the confirm: send again.
-          this.enqueue(p, true);
-          if (this.publisherReady) this.flushBuffer();
-        }
-      },
-    );
+    ch.publishAwaiting(p.exchange, p.routingKey, p.body, p.options, p);
   }
+
+  /** Outcomes of publishes on the wire (bound once: no closures per publish). */
+  private readonly outcomes: PublishOutcomes = {
+    confirmed: (p) => {
+      this.inFlight.delete(p);
+      p.resolve();
+    },
+    failed: (p, err) => {
+      this.inFlight.delete(p);
+      if (err instanceof NackError || err instanceof UnroutableError || !(err instanceof AmqpError)) {
+        p.reject(err);
+      } else if (err instanceof ChannelError && this.causedBy(err, p)) {
+        // An exchange we declared can be briefly missing (auto-delete, being recovered): retry a
+        // few times once topology is back; one we never declared is the caller's mistake.
+        if (this.topology.hasExchange(p.exchange) && (p.attempts = (p.attempts ?? 0) + 1) <= 3) {
+          void this.topologyReady.then(() => {
+            this.enqueue(p, true);
+            if (this.publisherReady) this.flushBuffer();
+          });
+        } else p.reject(err);
+      } else if (this.closed) {
+        p.reject(err);
+      } else {
+        // The link died (or a sibling publish broke the channel) before the confirm: send again.
+        this.enqueue(p, true);
+        if (this.publisherReady) this.flushBuffer();
+      }
+    },
+  };
 
   /** A 404 on basic.publish names the exchange: only publishes to that exchange are at fault. */
   private causedBy(err: ChannelError, p: PendingPublish): boolean {

@@ -282,7 +282,7 @@ describe('AmqpSession (managed client)', () => {
       const { session } = await started({ pool: { size: 4 } });
       const q = qName();
       await session.queueDeclare(q, { durable: false });
-      const spy = jest.spyOn(Channel.prototype, 'publish');
+      const spy = jest.spyOn(Channel.prototype, 'publishAwaiting');
       await Promise.all(Array.from({ length: 40 }, (_, i) => session.publish('', q, `m${i}`)));
       const channels = new Set((spy.mock.contexts as Channel[]).map((ch) => ch.id));
       expect(channels.size).toBe(4);

@@ -149,14 +149,20 @@ async function caller(probe: BrokerProbe): Promise<{
 }
 
 /** Calls of a Channel.prototype.publish spy that published to `routingKey`, with the channel each ran on. */
-function publishesTo(spy: jest.SpyInstance, routingKey: string): Array<{ channel: Channel; order: number }> {
+/** Publishes to `routingKey` seen by the spies (Channel.publish, and publishAwaiting: the session's confirmed path). */
+function publishesTo(
+  spies: jest.SpyInstance | jest.SpyInstance[],
+  routingKey: string,
+): Array<{ channel: Channel; order: number }> {
   const out: Array<{ channel: Channel; order: number }> = [];
-  spy.mock.calls.forEach((args: unknown[], i: number) => {
-    if (args[1] === routingKey) {
-      out.push({ channel: spy.mock.contexts[i] as Channel, order: spy.mock.invocationCallOrder[i] });
-    }
-  });
-  return out;
+  for (const spy of Array.isArray(spies) ? spies : [spies]) {
+    spy.mock.calls.forEach((args: unknown[], i: number) => {
+      if (args[1] === routingKey) {
+        out.push({ channel: spy.mock.contexts[i] as Channel, order: spy.mock.invocationCallOrder[i] });
+      }
+    });
+  }
+  return out.sort((a, b) => a.order - b.order);
 }
 
 describe('AmqpServer replies on the channel that delivered the request', () => {
@@ -168,6 +174,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
   // registry only). They record the channel each call ran on, which tells the consumer connection from the publisher
   // connection without depending on broker statistics.
   let channelPublish: jest.SpyInstance;
+  let channelPublishAwaiting: jest.SpyInstance;
   let channelAck: jest.SpyInstance;
   let sessionPublish: jest.SpyInstance;
 
@@ -182,6 +189,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
 
   beforeEach(() => {
     channelPublish = jest.spyOn(Channel.prototype, 'publish');
+    channelPublishAwaiting = jest.spyOn(Channel.prototype, 'publishAwaiting');
     channelAck = jest.spyOn(Channel.prototype, 'ack');
     sessionPublish = jest.spyOn(AmqpSession.prototype, 'publish');
   });
@@ -210,7 +218,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
 
       // Both replies went out on a consumer-connection channel not in confirm mode; the session's confirmed
       // publish (publisher connection) was not used for them.
-      const replies = publishesTo(channelPublish, c.replyQueue);
+      const replies = publishesTo([channelPublish, channelPublishAwaiting], c.replyQueue);
       expect(replies).toHaveLength(2);
       for (const r of replies) {
         expect(connectionOf(session, r.channel)).toBe('consumer');
@@ -242,7 +250,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
       expect(
         sessionPublish.mock.calls.filter((args: unknown[]) => args[0] === '' && args[1] === c.replyQueue),
       ).toHaveLength(1);
-      const replies = publishesTo(channelPublish, c.replyQueue);
+      const replies = publishesTo([channelPublish, channelPublishAwaiting], c.replyQueue);
       expect(replies).toHaveLength(1);
       expect(connectionOf(session, replies[0].channel)).toBe('publisher');
       expect(replies[0].channel.confirmMode).toBe(true);
@@ -259,7 +267,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
       const n = 50;
       const replies = await Promise.all(Array.from({ length: n }, (_, i) => c.send('reply.echo', `many-${i}`, i)));
       expect(replies.map((r) => r.body)).toEqual(Array.from({ length: n }, (_, i) => ({ echo: i })));
-      const published = publishesTo(channelPublish, c.replyQueue);
+      const published = publishesTo([channelPublish, channelPublishAwaiting], c.replyQueue);
       expect(published).toHaveLength(n);
       const session = server.unwrap<AmqpSession>();
       expect(published.every((p) => connectionOf(session, p.channel) === 'consumer')).toBe(true);

@@ -82,6 +82,7 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
   /** Other publishes to the test exchange (events). */
   let published: Array<{ routingKey: string; options: PublishOptions | undefined }> = [];
   let publishSpy: jest.SpiedFunction<Channel['publish']>;
+  let awaitingSpy: jest.SpiedFunction<Channel['publishAwaiting']>;
 
   const newClient = (options: AmqpClientOptions = {}) => {
     const c = new AmqpClient({
@@ -118,6 +119,19 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
       } else if (ex === exchange) published.push({ routingKey, options });
       return original.call(this, ex, routingKey, body, options);
     });
+    const originalAwaiting = Channel.prototype.publishAwaiting;
+    // Events go through the session's confirmed path.
+    awaitingSpy = jest.spyOn(Channel.prototype, 'publishAwaiting').mockImplementation(function (
+      this: Channel,
+      ex,
+      routingKey,
+      body,
+      options,
+      waiter,
+    ) {
+      if (ex === exchange) published.push({ routingKey, options });
+      return originalAwaiting.call(this, ex, routingKey, body, options, waiter);
+    });
     probe = await BrokerProbe.open();
     probe.track('queue', queue);
     probe.track('exchange', exchange);
@@ -152,6 +166,7 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
     await closeAll(apps);
     await probe?.close();
     publishSpy?.mockRestore();
+    awaitingSpy?.mockRestore();
   });
 
   it('by default a request goes out on a channel that is not in confirm mode, and the call still works', async () => {
