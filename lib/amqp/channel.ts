@@ -446,6 +446,28 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.connection.send(frames);
   }
 
+  /**
+   * @internal Publish on a channel that is not in confirm mode, without a promise: the frames are
+   * queued for the next write. Throws what `publish` would reject with (closed channel, bad input).
+   * For replies and requests, whose answer is the confirmation: it ignores socket backpressure, so
+   * callers bound what they send by other means (prefetch, calls in flight).
+   */
+  publishUnconfirmed(exchange: string, routingKey: string, body: Buffer, options?: PublishOptions): void {
+    if (this.state !== 'open') throw this.closedError();
+    // A confirm channel numbers every publish: one sent past the bookkeeping would shift all later tags.
+    if (this.confirms !== null) throw new Error(`channel ${this.id} is in confirm mode: use publish()`);
+    const frames = this.connection.encoder.publish(
+      this.id,
+      exchange,
+      routingKey,
+      options?.mandatory ?? false,
+      options?.immediate ?? false,
+      options,
+      body,
+    );
+    this.connection.send(frames);
+  }
+
   /** Acknowledge a message (or, with `multiple`, every unacked one up to it). */
   ack(message: Message | number, multiple = false): void {
     const tag = tagOf(message);

@@ -833,14 +833,16 @@ class BoundMessage implements SessionMessage {
 
   publishOnChannel(exchange: string, routingKey: string, body: Buffer | string, options?: PublishOptions): boolean {
     const ch = this.channel;
-    if (!ch.isOpen || ch.connection.isBlocked) return false;
-    // Open and not blocked: Channel.publish writes the frames now and resolves (at once, or on drain).
-    // It can still reject (an encoding error, nothing sent): never leave that unhandled.
-    ch.publish(exchange, routingKey, body, options).catch((err: unknown) =>
+    if (!ch.isOpen || ch.connection.isBlocked || ch.confirmMode) return false;
+    // Open and not blocked: the frames are queued now, no promise. Bad input (an encoding error) sends
+    // nothing and is logged.
+    try {
+      ch.publishUnconfirmed(exchange, routingKey, typeof body === 'string' ? Buffer.from(body) : body, options);
+    } catch (err) {
       this.logger.error(
         `publish to '${exchange}' / '${routingKey}' on the delivering channel failed: ${err instanceof Error ? err.message : String(err)}`,
-      ),
-    );
+      );
+    }
     return true;
   }
 

@@ -175,6 +175,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
   // connection without depending on broker statistics.
   let channelPublish: jest.SpyInstance;
   let channelPublishAwaiting: jest.SpyInstance;
+  let channelPublishUnconfirmed: jest.SpyInstance;
   let channelAck: jest.SpyInstance;
   let sessionPublish: jest.SpyInstance;
 
@@ -190,6 +191,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
   beforeEach(() => {
     channelPublish = jest.spyOn(Channel.prototype, 'publish');
     channelPublishAwaiting = jest.spyOn(Channel.prototype, 'publishAwaiting');
+    channelPublishUnconfirmed = jest.spyOn(Channel.prototype, 'publishUnconfirmed');
     channelAck = jest.spyOn(Channel.prototype, 'ack');
     sessionPublish = jest.spyOn(AmqpSession.prototype, 'publish');
   });
@@ -218,7 +220,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
 
       // Both replies went out on a consumer-connection channel not in confirm mode; the session's confirmed
       // publish (publisher connection) was not used for them.
-      const replies = publishesTo([channelPublish, channelPublishAwaiting], c.replyQueue);
+      const replies = publishesTo([channelPublish, channelPublishAwaiting, channelPublishUnconfirmed], c.replyQueue);
       expect(replies).toHaveLength(2);
       for (const r of replies) {
         expect(connectionOf(session, r.channel)).toBe('consumer');
@@ -250,7 +252,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
       expect(
         sessionPublish.mock.calls.filter((args: unknown[]) => args[0] === '' && args[1] === c.replyQueue),
       ).toHaveLength(1);
-      const replies = publishesTo([channelPublish, channelPublishAwaiting], c.replyQueue);
+      const replies = publishesTo([channelPublish, channelPublishAwaiting, channelPublishUnconfirmed], c.replyQueue);
       expect(replies).toHaveLength(1);
       expect(connectionOf(session, replies[0].channel)).toBe('publisher');
       expect(replies[0].channel.confirmMode).toBe(true);
@@ -267,7 +269,7 @@ describe('AmqpServer replies on the channel that delivered the request', () => {
       const n = 50;
       const replies = await Promise.all(Array.from({ length: n }, (_, i) => c.send('reply.echo', `many-${i}`, i)));
       expect(replies.map((r) => r.body)).toEqual(Array.from({ length: n }, (_, i) => ({ echo: i })));
-      const published = publishesTo([channelPublish, channelPublishAwaiting], c.replyQueue);
+      const published = publishesTo([channelPublish, channelPublishAwaiting, channelPublishUnconfirmed], c.replyQueue);
       expect(published).toHaveLength(n);
       const session = server.unwrap<AmqpSession>();
       expect(published.every((p) => connectionOf(session, p.channel) === 'consumer')).toBe(true);
@@ -310,7 +312,7 @@ describe('SessionMessage.publishOnChannel', () => {
     const consumer = await session.consume(source, (m) => got.resolve(m));
     await probe.publish('', source, 'request');
     const msg = await got.promise;
-    const spy = jest.spyOn(Channel.prototype, 'publish');
+    const spy = jest.spyOn(Channel.prototype, 'publishUnconfirmed');
     const options: PublishOptions = { correlationId: 'c1' };
 
     expect(msg.publishOnChannel('', target, 'first', options)).toBe(true);
@@ -331,7 +333,7 @@ describe('SessionMessage.publishOnChannel', () => {
     expect(msg.isLive()).toBe(false);
     expect(msg.publishOnChannel('', target, 'after close')).toBe(false);
 
-    expect(spy.mock.calls.map((args: unknown[]) => args[2])).toEqual(['first']);
+    expect(spy.mock.calls.map((args: unknown[]) => String(args[2]))).toEqual(['first']);
     expect(await probe.messageCount(target)).toBe(0);
   });
 

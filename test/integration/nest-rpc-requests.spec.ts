@@ -83,6 +83,7 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
   let published: Array<{ routingKey: string; options: PublishOptions | undefined }> = [];
   let publishSpy: jest.SpiedFunction<Channel['publish']>;
   let awaitingSpy: jest.SpiedFunction<Channel['publishAwaiting']>;
+  let unconfirmedSpy: jest.SpiedFunction<Channel['publishUnconfirmed']>;
 
   const newClient = (options: AmqpClientOptions = {}) => {
     const c = new AmqpClient({
@@ -97,19 +98,13 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
   };
 
   beforeAll(async () => {
-    const original = Channel.prototype.publish;
-    // Records every request (a publish with direct reply-to) and the state of the channel that carried it.
-    publishSpy = jest.spyOn(Channel.prototype, 'publish').mockImplementation(function (
-      this: Channel,
-      ex: string,
-      routingKey: string,
-      body: Buffer | Uint8Array | string,
-      options?: PublishOptions,
-    ) {
+    // Records every request (a publish with direct reply-to) and the state of the channel that carried it:
+    // confirmed requests go through publish(), unconfirmed ones through publishUnconfirmed().
+    const record = (ch: Channel, ex: string, routingKey: string, options: PublishOptions | undefined): void => {
       if (options?.replyTo === DIRECT_REPLY_QUEUE) {
         sent.push({
-          channel: this,
-          confirmMode: this.confirmMode,
+          channel: ch,
+          confirmMode: ch.confirmMode,
           exchange: ex,
           routingKey,
           correlationId: options.correlationId,
@@ -117,7 +112,28 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
           timestamp: options.timestamp,
         });
       } else if (ex === exchange) published.push({ routingKey, options });
+    };
+    const original = Channel.prototype.publish;
+    publishSpy = jest.spyOn(Channel.prototype, 'publish').mockImplementation(function (
+      this: Channel,
+      ex: string,
+      routingKey: string,
+      body: Buffer | Uint8Array | string,
+      options?: PublishOptions,
+    ) {
+      record(this, ex, routingKey, options);
       return original.call(this, ex, routingKey, body, options);
+    });
+    const originalUnconfirmed = Channel.prototype.publishUnconfirmed;
+    unconfirmedSpy = jest.spyOn(Channel.prototype, 'publishUnconfirmed').mockImplementation(function (
+      this: Channel,
+      ex,
+      routingKey,
+      body,
+      options,
+    ) {
+      record(this, ex, routingKey, options);
+      return originalUnconfirmed.call(this, ex, routingKey, body, options);
     });
     const originalAwaiting = Channel.prototype.publishAwaiting;
     // Events go through the session's confirmed path.
@@ -167,6 +183,7 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
     await probe?.close();
     publishSpy?.mockRestore();
     awaitingSpy?.mockRestore();
+    unconfirmedSpy?.mockRestore();
   });
 
   it('by default a request goes out on a channel that is not in confirm mode, and the call still works', async () => {

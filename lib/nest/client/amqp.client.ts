@@ -301,7 +301,8 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   }
 
   private sendRequest(replies: ReplyChannel, call: PendingCall): void {
-    replies.publish(call).catch((err: unknown) => this.failCall(call, err));
+    const sending = replies.publish(call);
+    if (sending) sending.catch((err: unknown) => this.failCall(call, err));
   }
 
   private failCall(call: PendingCall, err: unknown): void {

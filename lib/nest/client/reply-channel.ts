@@ -36,8 +36,10 @@ export interface ReplyChannel {
   /**
    * Publish a request whose reply comes back here. Resolves on the broker's confirm when requests are confirmed,
    * otherwise once written (at once if no longer wanted); rejects when the request is refused or cannot be sent.
+   * Undefined instead of a promise when the request is already written and nothing more will be said about it here
+   * (the common, unconfirmed case: no promise per call).
    */
-  publish(request: ReplyRequest): Promise<void>;
+  publish(request: ReplyRequest): Promise<void> | undefined;
   close(): Promise<void>;
 }
 
@@ -97,19 +99,29 @@ export class DirectReplyChannel implements ReplyChannel {
     });
   }
 
-  publish(request: ReplyRequest): Promise<void> {
+  publish(request: ReplyRequest): Promise<void> | undefined {
     if (this.closed) return Promise.reject(new ClosedError('the client is closed'));
     const current = this.channel.current;
     if (current?.isOpen) return this.send(current, request);
     return this.channel.channel().then((ch) => this.send(ch, request));
   }
 
-  private send(ch: Channel, request: ReplyRequest): Promise<void> {
-    if (!request.isWanted()) return Promise.resolve();
+  private send(ch: Channel, request: ReplyRequest): Promise<void> | undefined {
+    if (!request.isWanted()) return undefined;
     request.options.replyTo = DIRECT_REPLY_QUEUE;
-    return ch
-      .publish(request.exchange, request.routingKey, request.body, request.options)
-      .catch((err: unknown) => lostOrRefused(err, this.confirm ? 'was confirmed' : 'could be sent'));
+    if (!this.confirm && !ch.connection.isBlocked) {
+      // Unconfirmed: written now, no promise; only bad input or a closed channel can fail it here.
+      try {
+        ch.publishUnconfirmed(request.exchange, request.routingKey, request.body, request.options);
+        return undefined;
+      } catch (err) {
+        return Promise.reject(refusedOrLost(err, 'could be sent'));
+      }
+    }
+    // Confirmed, or waiting while the broker blocks publishers.
+    return ch.publish(request.exchange, request.routingKey, request.body, request.options).catch((err: unknown) => {
+      throw refusedOrLost(err, this.confirm ? 'was confirmed' : 'could be sent');
+    });
   }
 
   async close(): Promise<void> {
@@ -122,14 +134,14 @@ export class DirectReplyChannel implements ReplyChannel {
  * A refused request (nack, return, a channel error it caused) says so; anything else means the channel went away
  * under it (before the request `until`).
  */
-function lostOrRefused(err: unknown, until: string): never {
-  if (err instanceof NackError || err instanceof UnroutableError || err instanceof ChannelError) throw err;
+function refusedOrLost(err: unknown, until: string): unknown {
+  if (err instanceof NackError || err instanceof UnroutableError || err instanceof ChannelError) return err;
   if (err instanceof AmqpError) {
-    throw new ConnectionLostError(`the reply channel was lost before the request ${until} (${err.message})`, {
+    return new ConnectionLostError(`the reply channel was lost before the request ${until} (${err.message})`, {
       cause: err,
     });
   }
-  throw err;
+  return err;
 }
 
 /**

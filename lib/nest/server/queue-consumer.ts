@@ -243,7 +243,8 @@ export class QueueConsumer {
     }
 
     if (!route.isEvent && replyTo) {
-      await this.reply(msg, route, failure ? toErrorEnvelope(failure.error) : undefined, result);
+      const sending = this.reply(msg, route, failure ? toErrorEnvelope(failure.error) : undefined, result);
+      if (sending) await sending;
       if (route.ack === 'auto') settlement.ack();
       else if (failure && !settlement.settled) settlement.nack(false);
       return;
@@ -319,16 +320,17 @@ export class QueueConsumer {
    * a confirm: the broker handles a channel's methods in order, so the ack that follows reaches it only after the
    * reply was routed, and a connection lost in between redelivers the request. When that channel is gone or its
    * connection is blocked by a resource alarm, it goes through the session (publisher connection) and is confirmed
-   * before this resolves.
+   * before the returned promise resolves. Returns undefined when the reply is already on its way (no promise on the
+   * common path); never rejects: failures are logged.
    */
-  private async reply(
+  private reply(
     msg: SessionMessage,
     route: Route | undefined,
     error?: RpcErrorEnvelope,
     value?: unknown,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     const replyTo = msg.properties.replyTo;
-    if (!replyTo) return;
+    if (!replyTo) return undefined;
     const reply = encodeReply(route, error, value);
     const options: PublishOptions = {
       correlationId: msg.properties.correlationId,
@@ -336,12 +338,12 @@ export class QueueConsumer {
       contentEncoding: reply.contentEncoding,
       headers: reply.headers,
     };
-    try {
-      if (msg.publishOnChannel('', replyTo, reply.body, options)) return;
-      await this.host.session.publish('', replyTo, reply.body, options);
-    } catch (err) {
-      this.host.logger.error(`could not reply to '${replyTo}' (${this.describe(msg)}): ${describeError(err)}`);
-    }
+    if (msg.publishOnChannel('', replyTo, reply.body, options)) return undefined;
+    return this.host.session
+      .publish('', replyTo, reply.body, options)
+      .catch((err: unknown) =>
+        this.host.logger.error(`could not reply to '${replyTo}' (${this.describe(msg)}): ${describeError(err)}`),
+      );
   }
 
   private describe(msg: SessionMessage): string {
