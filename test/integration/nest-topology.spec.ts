@@ -28,6 +28,44 @@ describe('topology declared by decorators', () => {
     await probe.close();
   });
 
+  it('subclasses inheriting handlers from one base class each keep their own @AmqpController defaults', async () => {
+    const exchange: ExchangeDefinition = { name: probe.exchange('inherit'), type: 'topic', durable: false };
+    const seen = new Recorder<string>();
+    const queueA = probe.queue('audit-a');
+    const queueB = probe.queue('audit-b');
+
+    class AuditBase {
+      protected readonly label: string = 'base';
+
+      @EventPattern('audit.recorded')
+      recorded(@Payload() entry: string) {
+        seen.push(`${this.label}:${entry}`);
+      }
+    }
+
+    @AmqpController({ queue: { name: queueA, durable: false }, exchange })
+    class AuditA extends AuditBase {
+      protected override readonly label = 'a';
+    }
+
+    @AmqpController({ queue: { name: queueB, durable: false }, exchange })
+    class AuditB extends AuditBase {
+      protected override readonly label = 'b';
+    }
+
+    const { app } = await startMicroservice({ controllers: [AuditA, AuditB] });
+    apps.push(app);
+    // One event, two queues (one per subclass): each subclass's handler sees it once, from its own queue.
+    await probe.publish(exchange.name, 'audit.recorded', 'e1');
+    expect((await seen.waitFor(2)).sort()).toEqual(['a:e1', 'b:e1']);
+    const bindings = await listBindings();
+    for (const q of [queueA, queueB]) {
+      expect(bindings).toContainEqual(
+        expect.objectContaining({ source: exchange.name, destination: q, routingKey: 'audit.recorded' }),
+      );
+    }
+  });
+
   it('declares exchanges, queues with arguments, bindings and exchange-to-exchange bindings before consuming', async () => {
     const ingress = probe.exchange('ingress');
     const events: ExchangeDefinition = { name: probe.exchange('events'), type: 'topic', durable: true };

@@ -24,12 +24,36 @@ export function AmqpController(defaults: AmqpHandlerOptions = {}): ClassDecorato
     if (!Reflect.getMetadata(CONTROLLER_WATERMARK, target)) Controller()(target);
     const proto = target.prototype as Record<string, unknown>;
     for (const key of methodNames(proto)) {
-      const method = proto[key];
-      if (typeof method !== 'function' || Reflect.getMetadata(PATTERN_HANDLER_METADATA, method) === undefined) continue;
+      const found = proto[key];
+      if (typeof found !== 'function' || Reflect.getMetadata(PATTERN_HANDLER_METADATA, found) === undefined) continue;
+      let method = found as (...args: unknown[]) => unknown;
+      // Nest keeps a handler's pattern metadata on the method's function object. An inherited handler's function is
+      // shared with its base class and every sibling subclass: give this class its own, or the defaults of the
+      // first decorated subclass would stick to all of them.
+      if (!Object.prototype.hasOwnProperty.call(proto, key)) {
+        method = ownHandler(method);
+        Object.defineProperty(proto, key, { value: method, writable: true, configurable: true, enumerable: false });
+      }
       const extras = (Reflect.getMetadata(PATTERN_EXTRAS_METADATA, method) ?? {}) as Record<string, unknown>;
       Reflect.defineMetadata(PATTERN_EXTRAS_METADATA, { ...defaults, ...extras }, method);
     }
   };
+}
+
+/**
+ * A subclass's own copy of an inherited handler: calls the inherited one, and carries every metadata of it (pattern,
+ * transport, extras, guards, interceptors, pipes, filters...) so Nest treats it exactly like the original.
+ */
+function ownHandler(inherited: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
+  const own = {
+    [inherited.name](this: unknown, ...args: unknown[]): unknown {
+      return inherited.apply(this, args);
+    },
+  }[inherited.name];
+  for (const key of Reflect.getMetadataKeys(inherited) as unknown[]) {
+    Reflect.defineMetadata(key, Reflect.getMetadata(key, inherited) as unknown, own);
+  }
+  return own;
 }
 
 /** Method names of a prototype chain, base classes included (a subclass's own methods first). */
