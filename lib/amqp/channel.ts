@@ -376,23 +376,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     else if (body instanceof Uint8Array) content = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     else return Promise.reject(new EncodeError('body', `expected a Buffer, Uint8Array or string, got ${typeof body}`));
 
-    // `persistent` is read by the header encoder (deliveryMode 2 unless one is given): no options copy.
-    const props: MessageProperties | undefined = options;
-    const mandatory = options?.mandatory ?? false;
     let frames: Buffer | Buffer[];
     try {
-      frames = this.connection.encoder.publish(
-        this.id,
-        exchange,
-        routingKey,
-        mandatory,
-        options?.immediate ?? false,
-        props,
-        content,
-      );
+      frames = this.encodePublish(exchange, routingKey, content, options);
     } catch (err) {
       return Promise.reject(err);
     }
+    const mandatory = options?.mandatory ?? false;
     const confirms = this.confirms;
     if (confirms === null) {
       return this.connection.send(frames) ? this.connection.waitForDrain() : RESOLVED;
@@ -425,22 +415,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
       );
       return;
     }
-    const mandatory = options?.mandatory ?? false;
     let frames: Buffer | Buffer[];
     try {
-      frames = this.connection.encoder.publish(
-        this.id,
-        exchange,
-        routingKey,
-        mandatory,
-        options?.immediate ?? false,
-        options,
-        body,
-      );
+      frames = this.encodePublish(exchange, routingKey, body, options);
     } catch (err) {
       queueMicrotask(() => waiter.onFail(err instanceof Error ? err : new Error(String(err))));
       return;
     }
+    const mandatory = options?.mandatory ?? false;
     const tag = confirms.add(waiter);
     if (mandatory) this.mandatory.push({ tag, exchange, routingKey });
     this.connection.send(frames);
@@ -456,16 +438,27 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state !== 'open') throw this.closedError();
     // A confirm channel numbers every publish: one sent past the bookkeeping would shift all later tags.
     if (this.confirms !== null) throw new Error(`channel ${this.id} is in confirm mode: use publish()`);
-    const frames = this.connection.encoder.publish(
+    this.connection.send(this.encodePublish(exchange, routingKey, body, options));
+  }
+
+  /** basic.publish + content header + body frames; throws EncodeError on bad input. */
+  private encodePublish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    options: PublishOptions | undefined,
+  ): Buffer | Buffer[] {
+    // `persistent` is read by the header encoder (deliveryMode 2 unless one is given): no options copy.
+    const props: MessageProperties | undefined = options;
+    return this.connection.encoder.publish(
       this.id,
       exchange,
       routingKey,
       options?.mandatory ?? false,
       options?.immediate ?? false,
-      options,
+      props,
       body,
     );
-    this.connection.send(frames);
   }
 
   /** Acknowledge a message (or, with `multiple`, every unacked one up to it). */

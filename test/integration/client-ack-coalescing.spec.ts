@@ -14,6 +14,18 @@ function lcg(seed: number): () => number {
   };
 }
 
+/** Consumes on `ch`, running `handle` on each message; resolves once `n` messages were handled. */
+async function consumeN(ch: Channel, queue: string, n: number, handle: (m: Message) => void): Promise<void> {
+  let seen = 0;
+  let all!: () => void;
+  const done = new Promise<void>((r) => (all = r));
+  await ch.consume(queue, (m: Message) => {
+    handle(m);
+    if (++seen === n) all();
+  });
+  await done;
+}
+
 /** Waits `n` turns of the event loop: handlers finish out of delivery order and across writes. */
 async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
@@ -64,14 +76,7 @@ describe('coalesced consumer acks against the broker', () => {
     const settle = jest.spyOn(consumerConn.encoder, 'settle');
     const ch = await consumerConn.channel();
     await ch.qos(500);
-    let seen = 0;
-    let all!: () => void;
-    const done = new Promise<void>((r) => (all = r));
-    await ch.consume(queue, (m: Message) => {
-      ch.ack(m);
-      if (++seen === 500) all();
-    });
-    await done;
+    await consumeN(ch, queue, 500, (m) => ch.ack(m));
     await ch.close();
     const ackFrames = settle.mock.calls.filter(([, methodId]) => methodId === 80).length;
     await consumerConn.close();
@@ -135,15 +140,8 @@ describe('coalesced consumer acks against the broker', () => {
     const kept = await ch.get(queue); // delivery tag 1, left unacked
     const free = await ch.get(queue, { noAck: true }); // tag 2, needs no ack
     expect(kept && free).toBeTruthy();
-    let seen = 0;
-    let both!: () => void;
-    const done = new Promise<void>((r) => (both = r));
     // Tags 3 and 4: acked in one tick, so they leave as one multiple ack, which must stop short of tag 1.
-    await ch.consume(queue, (m: Message) => {
-      ch.ack(m);
-      if (++seen === 2) both();
-    });
-    await done;
+    await consumeN(ch, queue, 2, (m) => ch.ack(m));
     await ch.close(); // deferred acks leave before channel.close
     expect(await counts(queue)).toBe(1); // only the kept one came back
   });
