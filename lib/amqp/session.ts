@@ -164,7 +164,7 @@ interface ConsumerRecord {
   idle: Array<() => void>;
   /** Pre-bound continuations for an async handler's promise (no closure per delivery). */
   settled: () => void;
-  failed: (err: unknown) => never;
+  failed: (err: unknown) => void;
 }
 
 const PUBLISH_BUFFER_DEFAULTS: Required<PublishBufferOptions> = {
@@ -410,9 +410,13 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       inFlight: 0,
       idle: [],
       settled: () => this.handlerDone(record),
-      failed: (err: unknown): never => {
+      // A rejected handler is reported here, so the channel attaches nothing per delivery.
+      failed: (err: unknown): void => {
         this.handlerDone(record);
-        throw err;
+        const queueName = typeof record.queue === 'string' ? record.queue : record.queue.name;
+        this.logger.error(
+          `consumer handler on queue '${queueName}' failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        );
       },
     };
     this.consumers.add(record);
@@ -711,7 +715,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   }
 
   /** Run the handler, counting it in flight until it settles (for a draining cancel). */
-  private deliver(record: ConsumerRecord, ch: Channel, m: Message): void | Promise<void> {
+  private deliver(record: ConsumerRecord, ch: Channel, m: Message): void {
     record.inFlight++;
     let result: void | Promise<void>;
     try {
@@ -721,10 +725,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       throw err;
     }
     if (result && typeof (result as Promise<void>).then === 'function') {
-      return (result as Promise<void>).then(record.settled, record.failed);
+      (result as Promise<void>).then(record.settled, record.failed);
+      return;
     }
     this.handlerDone(record);
-    return result;
   }
 
   private handlerDone(record: ConsumerRecord): void {

@@ -318,6 +318,35 @@ describe('AmqpSession (managed client)', () => {
   });
 
   describe('consumers', () => {
+    it('an async handler that rejects is logged with its queue; the consumer goes on and the message stays unacked', async () => {
+      const errors: string[] = [];
+      const logger = { debug: () => undefined, warn: () => undefined, error: (m: string) => errors.push(m) };
+      const { session } = await started({ logger });
+      const q = qName();
+      await session.queueDeclare(q, { durable: false });
+      const seen = collect<SessionMessage>();
+      await session.consume(q, async (m) => {
+        seen.handler(m);
+        await Promise.resolve();
+        if (m.body.toString() === 'bad') throw new Error('handler broke');
+        m.ack();
+      });
+      await session.publish('', q, 'bad');
+      await session.publish('', q, 'good');
+      await seen.atLeast(2);
+      await waitFor(() => errors.length > 0, 5_000, 'the logged failure');
+      expect(errors[0]).toContain(`queue '${q}'`);
+      expect(errors[0]).toContain('handler broke');
+      await waitFor(
+        async () => {
+          const c = await queueCounts(q);
+          return c !== undefined && c.ready === 0 && c.unacked === 1;
+        },
+        10_000,
+        'only the failed message unacked',
+      );
+    });
+
     it('each consumer has its own channel: a channel error in one does not disturb another', async () => {
       const logger = recordingLogger();
       const { session } = await started({ logger });
