@@ -222,13 +222,14 @@ function oursParse(chunks: Buffer[], readHeaders: boolean): Op {
   let done: AssembledContent<OursContentMethod> | null = null;
   // Connection#onFrame hands channel frames to Channel#onFrame, which decodes basic.deliver on a
   // hot path (the generated decoder over a reused Reader) and everything else with decodeMethod.
-  const parser = new FrameParser((type, _channel, payload) => {
+  // Payloads as ranges of the chunk, as the channel takes them: method and header decoded in place, the body a view.
+  const parser = new FrameParser((type, _channel, buf, start, end) => {
     if (type === FRAME_METHOD) {
-      if (payload.length >= 4 && payload.readUInt32BE(0) === BASIC_DELIVER) {
-        assembler.start({ kind: 'deliver', args: decodeBasicDeliver(deliverReader.reset(payload, 4, payload.length)) });
-      } else assembler.start({ kind: 'other', args: decodeMethod(payload).args });
-    } else if (type === FRAME_HEADER) done = assembler.header(payload);
-    else if (type === FRAME_BODY) done = assembler.bodyFrame(payload);
+      if (end - start >= 4 && buf.readUInt32BE(start) === BASIC_DELIVER) {
+        assembler.start({ kind: 'deliver', args: decodeBasicDeliver(deliverReader.reset(buf, start + 4, end)) });
+      } else assembler.start({ kind: 'other', args: decodeMethod(buf.subarray(start, end)).args });
+    } else if (type === FRAME_HEADER) done = assembler.headerAt(buf, start, end);
+    else if (type === FRAME_BODY) done = assembler.bodyFrame(buf.subarray(start, end));
   }, FRAME_MAX);
   let next = 0;
   return () => {

@@ -566,13 +566,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   // ---- frames in (from the connection) ----
 
-  /** @internal */
-  onFrame(type: number, payload: Buffer): void {
+  /** @internal A frame for this channel: its payload is `buf[start, end)`. */
+  onFrame(type: number, buf: Buffer, start: number, end: number): void {
     if (this.state === 'closed') {
       // We sent channel.close (after a timeout) and await close-ok: the spec says to discard every
       // other frame (late replies, deliveries and their content) instead of treating it as an error.
       if (type === FRAME_METHOD) {
-        const m = decodeMethod(payload);
+        const m = decodeMethod(buf.subarray(start, end));
         if (m.name === 'channel.close-ok' || m.name === 'channel.close') this.onMethod(m);
       }
       return;
@@ -581,20 +581,27 @@ export class Channel extends EventEmitter<ChannelEvents> {
       if (this.assembler.busy)
         throw new ProtocolError('method frame while content was expected', ReplyCode.UNEXPECTED_FRAME);
       // basic.deliver is 60/60: compare the bytes (readUInt32BE's argument checks cost more than the test).
-      if (payload.length >= 4 && payload[1] === 60 && payload[3] === 60 && payload[0] === 0 && payload[2] === 0) {
-        // Hot path: decode basic.deliver directly; its fields object becomes the message's `fields`.
-        const args = decodeBasicDeliver(deliverReader.reset(payload, 4, payload.length));
+      if (
+        end - start >= 4 &&
+        buf[start + 1] === 60 &&
+        buf[start + 3] === 60 &&
+        buf[start] === 0 &&
+        buf[start + 2] === 0
+      ) {
+        // Hot path: decode basic.deliver in place; its fields object becomes the message's `fields`.
+        const args = decodeBasicDeliver(deliverReader.reset(buf, start + 4, end));
         this.assembler.start({ kind: 'deliver', args });
         return;
       }
-      this.onMethod(decodeMethod(payload));
+      this.onMethod(decodeMethod(buf.subarray(start, end)));
       return;
     }
+    // Header frames are decoded in place; only a body becomes a view (the message's zero-copy body).
     const done =
       type === FRAME_HEADER
-        ? this.assembler.header(payload)
+        ? this.assembler.headerAt(buf, start, end)
         : type === FRAME_BODY
-          ? this.assembler.bodyFrame(payload)
+          ? this.assembler.bodyFrame(buf.subarray(start, end))
           : null;
     if (done)
       this.onContent(done.method, {

@@ -66,6 +66,9 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   private heartbeatTimer: Heartbeat | null = null;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The last pending run: its first view and the length it has grown to (made a wider view only at flush). */
+  private tail: Buffer | null = null;
+  private tailLength = 0;
   private flushScheduled = false;
   private ackChannels: Channel[] = [];
   private drainWaiters: Array<() => void> = [];
@@ -92,7 +95,10 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     this.logger = logger;
     this.encoder = new FrameEncoder(options.frameMax);
     // Until tune, accept frames up to our own limit.
-    this.parser = new FrameParser((type, channel, payload) => this.onFrame(type, channel, payload), options.frameMax);
+    this.parser = new FrameParser(
+      (type, channel, buf, start, end) => this.onFrame(type, channel, buf, start, end),
+      options.frameMax,
+    );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.lost(new ConnectionLostError(`socket error: ${err.message}`, { cause: err })));
     socket.on('close', () => this.lost(new ConnectionLostError('socket closed by the peer')));
@@ -271,17 +277,21 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
    * instead of a writev of hundreds of tiny ones.
    */
   private enqueueBytes(b: Buffer): void {
-    const pending = this.pending;
-    const n = pending.length;
     this.pendingBytes += b.length;
-    if (n > 0) {
-      const last = pending[n - 1];
-      if (last.buffer === b.buffer && last.byteOffset + last.length === b.byteOffset) {
-        pending[n - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + b.length);
+    const tail = this.tail;
+    if (tail !== null) {
+      if (tail.buffer === b.buffer && tail.byteOffset + this.tailLength === b.byteOffset) {
+        this.tailLength += b.length;
         return;
       }
+      this.pending.push(this.tailView(tail));
     }
-    pending.push(b);
+    this.tail = b;
+    this.tailLength = b.length;
+  }
+
+  private tailView(tail: Buffer): Buffer {
+    return this.tailLength === tail.length ? tail : Buffer.from(tail.buffer, tail.byteOffset, this.tailLength);
   }
 
   /** @internal */
@@ -349,11 +359,11 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     }
   }
 
-  private onFrame(type: number, channel: number, payload: Buffer): void {
+  private onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
     if (type === FRAME_HEARTBEAT) return;
     if (channel === 0) {
       if (type !== FRAME_METHOD) throw new ProtocolError('content frame on channel 0', ReplyCode.COMMAND_INVALID);
-      this.onConnectionMethod(decodeMethod(payload));
+      this.onConnectionMethod(decodeMethod(buf.subarray(start, end)));
       return;
     }
     const ch = this.channels.get(channel);
@@ -362,7 +372,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       this.logger.debug?.(`frame for unknown channel ${channel} dropped`);
       return;
     }
-    ch.onFrame(type, payload);
+    ch.onFrame(type, buf, start, end);
   }
 
   private onConnectionMethod(m: DecodedMethod): void {
@@ -592,14 +602,17 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private flush(): void {
+    const tail = this.tail;
+    if (tail === null || this.closed) return;
     const pending = this.pending;
-    if (pending.length === 0 || this.closed) return;
-    this.pending = [];
+    this.tail = null;
     this.pendingBytes = 0;
-    if (pending.length === 1) {
-      this.socket.write(pending[0]);
+    if (pending.length === 0) {
+      this.socket.write(this.tailView(tail));
       return;
     }
+    pending.push(this.tailView(tail));
+    this.pending = [];
     // One writev for the whole batch.
     this.socket.cork();
     for (const b of pending) this.socket.write(b);
@@ -653,6 +666,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     this.closeError = err;
     this.heartbeatTimer?.stop();
     this.pending = [];
+    this.tail = null;
     this.pendingBytes = 0;
     const channelErr = err ?? new ClosedError('connection closed');
     for (const ch of this.channels.values()) ch.connectionClosed(channelErr);

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import fc from 'fast-check';
 import { AmqpDecimal, type FieldTable, type FieldValue } from '../../lib/amqp/protocol/field-table';
-import { FRAME_END, FRAME_HEADER, FrameParser } from '../../lib/amqp/protocol/frame-parser';
+import { FRAME_END, FRAME_HEADER, FrameParser, viewSink } from '../../lib/amqp/protocol/frame-parser';
 import { FrameEncoder } from '../../lib/amqp/protocol/frame-writer';
 import { decodeMethod } from '../../lib/amqp/protocol/methods';
 import { decodeContentHeader, encodeContentHeader, type MessageProperties } from '../../lib/amqp/protocol/properties';
@@ -86,7 +86,7 @@ function amqplibDecode(bytes: Buffer): AmqplibDecodedFrame {
 function oursParse(bytes: Buffer): { type: number; channel: number; payload: Buffer } {
   const frames: Array<{ type: number; channel: number; payload: Buffer }> = [];
   new FrameParser(
-    (type, channel, payload) => frames.push({ type, channel, payload: Buffer.from(payload) }),
+    viewSink((type, channel, payload) => frames.push({ type, channel, payload: Buffer.from(payload) })),
     2 ** 32,
   ).push(bytes);
   expect(frames).toHaveLength(1);

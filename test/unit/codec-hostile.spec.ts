@@ -8,6 +8,7 @@ import {
   FRAME_HEARTBEAT,
   FRAME_METHOD,
   FrameParser,
+  viewSink,
 } from '../../lib/amqp/protocol/frame-parser';
 import { FrameEncoder, HEARTBEAT_FRAME } from '../../lib/amqp/protocol/frame-writer';
 import { decodeMethod, type DecodedMethod } from '../../lib/amqp/protocol/methods';
@@ -108,11 +109,19 @@ describe('hostile input', () => {
         const head = Buffer.from([FRAME_BODY, 0, 1, 0, 0, 0, 0, 1, 2, 3]);
         head.writeUInt32BE(size, 3);
         // Whole header in one chunk...
-        const err = protocolError(() => new FrameParser(() => undefined, FRAME_MAX).push(head));
+        const err = protocolError(() =>
+          new FrameParser(
+            viewSink(() => undefined),
+            FRAME_MAX,
+          ).push(head),
+        );
         expect(err.replyCode).toBe(ReplyCode.FRAME_ERROR);
         expect(err.message).toMatch(/frame_max/);
         // ...and split across chunks (the header-assembly path).
-        const parser = new FrameParser(() => undefined, FRAME_MAX);
+        const parser = new FrameParser(
+          viewSink(() => undefined),
+          FRAME_MAX,
+        );
         parser.push(head.subarray(0, 3));
         parser.push(head.subarray(3, 6));
         expect(protocolError(() => parser.push(head.subarray(6))).replyCode).toBe(ReplyCode.FRAME_ERROR);
@@ -122,7 +131,10 @@ describe('hostile input', () => {
 
     it('accepts a frame of exactly frameMax bytes', () => {
       const seen: number[] = [];
-      const parser = new FrameParser((_t, _c, p) => seen.push(p.length), FRAME_MAX);
+      const parser = new FrameParser(
+        viewSink((_t, _c, p) => seen.push(p.length)),
+        FRAME_MAX,
+      );
       const f = frame(FRAME_BODY, 1, Buffer.alloc(FRAME_MAX - 8));
       parser.push(f.subarray(0, 100));
       parser.push(f.subarray(100));
@@ -133,24 +145,46 @@ describe('hostile input', () => {
       const f = Buffer.from(frame(FRAME_METHOD, 1, methodPayload('basic.ack', { deliveryTag: 1, multiple: false })));
       f[f.length - 1] = 0xcd;
       const inChunk = Buffer.concat([f, HEARTBEAT_FRAME]);
-      expect(protocolError(() => new FrameParser(() => undefined, FRAME_MAX).push(inChunk)).replyCode).toBe(501);
-      const parser = new FrameParser(() => undefined, FRAME_MAX);
+      expect(
+        protocolError(() =>
+          new FrameParser(
+            viewSink(() => undefined),
+            FRAME_MAX,
+          ).push(inChunk),
+        ).replyCode,
+      ).toBe(501);
+      const parser = new FrameParser(
+        viewSink(() => undefined),
+        FRAME_MAX,
+      );
       parser.push(f.subarray(0, 10));
       expect(protocolError(() => parser.push(f.subarray(10))).replyCode).toBe(501);
       // A frame ending exactly at the chunk boundary is checked too.
-      expect(protocolError(() => new FrameParser(() => undefined, FRAME_MAX).push(f)).message).toMatch(/frame-end/);
+      expect(
+        protocolError(() =>
+          new FrameParser(
+            viewSink(() => undefined),
+            FRAME_MAX,
+          ).push(f),
+        ).message,
+      ).toMatch(/frame-end/);
     });
 
     it.each([0, 4, 5, 9, 0x41, 0xff])('refuses unknown frame type %i with 501', (type) => {
       const f = frame(type, 0, Buffer.alloc(4));
-      const err = protocolError(() => new FrameParser(() => undefined, FRAME_MAX).push(f));
+      const err = protocolError(() =>
+        new FrameParser(
+          viewSink(() => undefined),
+          FRAME_MAX,
+        ).push(f),
+      );
       expect(err.replyCode).toBe(ReplyCode.FRAME_ERROR);
       expect(err.message).toMatch(/frame type/);
     });
 
     it('stays failed: every later push rethrows the first error and the sink sees nothing more', () => {
       const sink = jest.fn();
-      const parser = new FrameParser(sink, FRAME_MAX);
+      const parser = new FrameParser(viewSink(sink), FRAME_MAX);
       const first = protocolError(() => parser.push(frame(7, 0, Buffer.alloc(0))));
       expect(protocolError(() => parser.push(HEARTBEAT_FRAME))).toBe(first);
       expect(sink).not.toHaveBeenCalled();
@@ -358,29 +392,32 @@ describe('hostile input', () => {
         if (!(err instanceof ProtocolError)) throw err;
         if (!PROTOCOL_CODES.includes(err.replyCode as (typeof PROTOCOL_CODES)[number])) throw err;
       };
-      const parser = new FrameParser((type, channel, payload) => {
-        let asm = assemblers.get(channel);
-        if (!asm) assemblers.set(channel, (asm = new ContentAssembler<DecodedMethod>(MAX_BODY)));
-        try {
-          let done = null;
-          if (type === FRAME_METHOD) {
-            const m = decodeMethod(payload);
-            if (METHODS_BY_ID.get((m.classId << 16) | m.methodId)?.hasContent) asm.start(m);
-          } else if (type === FRAME_HEADER) {
-            // Also decode every header on its own, whatever the assembler thinks of it.
-            const h = decodeContentHeader(payload, MAX_BODY);
-            void h.properties.toJSON();
-            done = asm.header(payload);
-          } else if (type === FRAME_BODY) done = asm.bodyFrame(payload);
-          if (done) {
-            void done.properties.headers;
-            void done.properties.toJSON();
+      const parser = new FrameParser(
+        viewSink((type, channel, payload) => {
+          let asm = assemblers.get(channel);
+          if (!asm) assemblers.set(channel, (asm = new ContentAssembler<DecodedMethod>(MAX_BODY)));
+          try {
+            let done = null;
+            if (type === FRAME_METHOD) {
+              const m = decodeMethod(payload);
+              if (METHODS_BY_ID.get((m.classId << 16) | m.methodId)?.hasContent) asm.start(m);
+            } else if (type === FRAME_HEADER) {
+              // Also decode every header on its own, whatever the assembler thinks of it.
+              const h = decodeContentHeader(payload, MAX_BODY);
+              void h.properties.toJSON();
+              done = asm.header(payload);
+            } else if (type === FRAME_BODY) done = asm.bodyFrame(payload);
+            if (done) {
+              void done.properties.headers;
+              void done.properties.toJSON();
+            }
+          } catch (err) {
+            check(err);
+            asm.reset();
           }
-        } catch (err) {
-          check(err);
-          asm.reset();
-        }
-      }, FRAME_MAX);
+        }),
+        FRAME_MAX,
+      );
       for (const chunk of chunks) {
         try {
           parser.push(chunk);
@@ -502,19 +539,22 @@ describe('hostile input', () => {
         fc.property(stream, (bytes) => {
           const errors: unknown[] = [];
           const asm = new Map<number, ContentAssembler<DecodedMethod>>();
-          new FrameParser((type, ch, payload) => {
-            try {
-              let a = asm.get(ch);
-              if (!a) asm.set(ch, (a = new ContentAssembler<DecodedMethod>(MAX_BODY)));
-              if (type === FRAME_METHOD) {
-                const m = decodeMethod(payload);
-                if (METHODS_BY_ID.get((m.classId << 16) | m.methodId)?.hasContent) a.start(m);
-              } else if (type === FRAME_HEADER) void a.header(payload)?.properties.headers;
-              else if (type === FRAME_BODY) void a.bodyFrame(payload)?.properties.headers;
-            } catch (err) {
-              errors.push(err);
-            }
-          }, FRAME_MAX).push(bytes);
+          new FrameParser(
+            viewSink((type, ch, payload) => {
+              try {
+                let a = asm.get(ch);
+                if (!a) asm.set(ch, (a = new ContentAssembler<DecodedMethod>(MAX_BODY)));
+                if (type === FRAME_METHOD) {
+                  const m = decodeMethod(payload);
+                  if (METHODS_BY_ID.get((m.classId << 16) | m.methodId)?.hasContent) a.start(m);
+                } else if (type === FRAME_HEADER) void a.header(payload)?.properties.headers;
+                else if (type === FRAME_BODY) void a.bodyFrame(payload)?.properties.headers;
+              } catch (err) {
+                errors.push(err);
+              }
+            }),
+            FRAME_MAX,
+          ).push(bytes);
           expect(errors).toEqual([]);
         }),
         { numRuns: 100 },

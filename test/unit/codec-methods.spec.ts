@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { FieldTable } from '../../lib/amqp/protocol/field-table';
-import { FrameParser, FRAME_END, FRAME_METHOD } from '../../lib/amqp/protocol/frame-parser';
+import { FrameParser, FRAME_END, FRAME_METHOD, viewSink } from '../../lib/amqp/protocol/frame-parser';
 import { FrameEncoder } from '../../lib/amqp/protocol/frame-writer';
 import { decodeMethod, METHOD_IDS } from '../../lib/amqp/protocol/methods';
 import {
@@ -22,9 +22,12 @@ interface Frame {
 /** Parse a complete byte stream with our streaming parser; payloads are copied out of the views. */
 function parseAll(bytes: Buffer): Frame[] {
   const frames: Frame[] = [];
-  const parser = new FrameParser((type, channel, payload) => {
-    frames.push({ type, channel, payload: Buffer.from(payload) });
-  }, 2 ** 32);
+  const parser = new FrameParser(
+    viewSink((type, channel, payload) => {
+      frames.push({ type, channel, payload: Buffer.from(payload) });
+    }),
+    2 ** 32,
+  );
   parser.push(bytes);
   return frames;
 }

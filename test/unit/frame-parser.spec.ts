@@ -7,6 +7,7 @@ import {
   FRAME_HEARTBEAT,
   FRAME_METHOD,
   FrameParser,
+  viewSink,
 } from '../../lib/amqp/protocol/frame-parser';
 import { FrameEncoder, HEARTBEAT_FRAME } from '../../lib/amqp/protocol/frame-writer';
 import { decodeMethod, type DecodedMethod } from '../../lib/amqp/protocol/methods';
@@ -34,9 +35,12 @@ function frame(type: number, channel: number, payload: Buffer | Uint8Array): Buf
 /** A parser that records (type, channel, copy of payload) for every frame. */
 function recorder(frameMax = FRAME_MAX): { parser: FrameParser; frames: Frame[] } {
   const frames: Frame[] = [];
-  const parser = new FrameParser((type, channel, payload) => {
-    frames.push({ type, channel, payload: Buffer.from(payload) });
-  }, frameMax);
+  const parser = new FrameParser(
+    viewSink((type, channel, payload) => {
+      frames.push({ type, channel, payload: Buffer.from(payload) });
+    }),
+    frameMax,
+  );
   return { parser, frames };
 }
 
@@ -229,7 +233,10 @@ describe('FrameParser', () => {
     it('passes a frame wholly inside a chunk as a zero-copy view of that chunk', () => {
       const chunk = Buffer.concat([HEARTBEAT_FRAME, frame(FRAME_BODY, 4, Buffer.from('abc')), HEARTBEAT_FRAME]);
       const views: Buffer[] = [];
-      new FrameParser((_t, _c, payload) => views.push(payload), FRAME_MAX).push(chunk);
+      new FrameParser(
+        viewSink((_t, _c, payload) => views.push(payload)),
+        FRAME_MAX,
+      ).push(chunk);
       expect(views[1].buffer).toBe(chunk.buffer);
       expect(views[1].byteOffset).toBe(chunk.byteOffset + 8 + 7);
       expect(views[1].toString()).toBe('abc');
@@ -272,13 +279,16 @@ describe('FrameParser', () => {
     function assemble(chunks: Buffer[]): { body: Buffer; method: DecodedMethod }[] {
       const out: { body: Buffer; method: DecodedMethod }[] = [];
       const asm = new ContentAssembler<DecodedMethod>(10 * 1024 * 1024);
-      const parser = new FrameParser((type, _channel, payload) => {
-        let done = null;
-        if (type === FRAME_METHOD) asm.start(decodeMethod(payload));
-        else if (type === FRAME_HEADER) done = asm.header(payload);
-        else if (type === FRAME_BODY) done = asm.bodyFrame(payload);
-        if (done) out.push({ body: done.body, method: done.method });
-      }, FRAME_MAX);
+      const parser = new FrameParser(
+        viewSink((type, _channel, payload) => {
+          let done = null;
+          if (type === FRAME_METHOD) asm.start(decodeMethod(payload));
+          else if (type === FRAME_HEADER) done = asm.header(payload);
+          else if (type === FRAME_BODY) done = asm.bodyFrame(payload);
+          if (done) out.push({ body: done.body, method: done.method });
+        }),
+        FRAME_MAX,
+      );
       for (const c of chunks) parser.push(c);
       return out;
     }

@@ -1,5 +1,5 @@
 import { ProtocolError, ReplyCode } from '../errors';
-import { decodeContentHeader, type DecodedProperties } from './properties';
+import { decodeContentHeaderAt, type DecodedProperties } from './properties';
 
 /** A content-bearing method (deliver, get-ok, return) with its header and whole body. */
 export interface AssembledContent<M> {
@@ -36,8 +36,13 @@ export class ContentAssembler<M> {
 
   /** Feed the header frame; returns the finished content when the body is empty. */
   header(payload: Buffer): AssembledContent<M> | null {
+    return this.headerAt(payload, 0, payload.length);
+  }
+
+  /** header() for the payload `buf[start, end)`, decoded in place. */
+  headerAt(buf: Buffer, start: number, end: number): AssembledContent<M> | null {
     if (this.method === null || this.properties !== null) throw unexpected('unexpected content header frame');
-    const h = decodeContentHeader(payload, this.maxBodySize);
+    const h = decodeContentHeaderAt(buf, start, end, this.maxBodySize);
     this.properties = h.properties;
     this.bodySize = h.bodySize;
     this.received = 0;

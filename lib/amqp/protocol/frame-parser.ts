@@ -10,16 +10,25 @@ export const FRAME_HEADER_SIZE = 7;
 /** Header plus the frame-end octet. */
 export const FRAME_OVERHEAD = 8;
 
-/** Receives each complete frame. `payload` is a view, valid until the handler returns unless retained. */
-export type FrameSink = (type: number, channel: number, payload: Buffer) => void;
+/**
+ * Receives each complete frame: its payload is `buf[start, end)` (the socket chunk, or the buffer a straddling frame
+ * was assembled in). Offsets instead of a view: the hot path decodes method and header frames in place, and only a
+ * body becomes a view (the message's zero-copy body).
+ */
+export type FrameSink = (type: number, channel: number, buf: Buffer, start: number, end: number) => void;
+
+/** A sink that takes each payload as a view (tests, tools): adapts it to the parser's offsets. */
+export function viewSink(sink: (type: number, channel: number, payload: Buffer) => void): FrameSink {
+  return (type, channel, buf, start, end) => sink(type, channel, buf.subarray(start, end));
+}
 
 /**
  * Streaming frame parser: fed socket chunks in any split, it hands every complete frame to the sink.
  *
- * A frame wholly inside a chunk is passed as a zero-copy view of that chunk. A frame that straddles
+ * A frame wholly inside a chunk is passed as a range of that chunk (zero copy). A frame that straddles
  * chunks is copied into one buffer allocated once, at its exact size, when its 7-byte header is
  * known — and that size is checked against `frameMax` first, so the peer cannot choose an allocation.
- * No Buffer.concat, no promise, no per-frame object beyond the view.
+ * No Buffer.concat, no promise, no per-frame object.
  */
 export class FrameParser {
   /** Bytes of a frame header split across chunks. */
@@ -69,7 +78,7 @@ export class FrameParser {
       const end = pos + FRAME_HEADER_SIZE + size;
       if (end < len) {
         if (chunk[end] !== FRAME_END) throw badEnd(chunk[end]);
-        this.sink(type, channel, chunk.subarray(pos + FRAME_HEADER_SIZE, end));
+        this.sink(type, channel, chunk, pos + FRAME_HEADER_SIZE, end);
         pos = end + 1;
       } else {
         this.startPartial(type, channel, size);
@@ -109,7 +118,7 @@ export class FrameParser {
     this.partial = null;
     const last = partial[partial.length - 1];
     if (last !== FRAME_END) throw badEnd(last);
-    this.sink(this.partialType, this.partialChannel, partial.subarray(0, partial.length - 1));
+    this.sink(this.partialType, this.partialChannel, partial, 0, partial.length - 1);
     return pos;
   }
 

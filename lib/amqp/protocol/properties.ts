@@ -158,7 +158,12 @@ const headerReader = new Reader(Buffer.alloc(0));
 
 /** Decode a content-header frame payload. The header table stays raw until read. */
 export function decodeContentHeader(payload: Buffer, maxBodySize: number): ContentHeader {
-  const r = headerReader.reset(payload, 0, payload.length);
+  return decodeContentHeaderAt(payload, 0, payload.length, maxBodySize);
+}
+
+/** decodeContentHeader for the payload `buf[start, end)`, decoded in place (no view of it is made). */
+export function decodeContentHeaderAt(buf: Buffer, start: number, end: number, maxBodySize: number): ContentHeader {
+  const r = headerReader.reset(buf, start, end);
   const classId = r.u16();
   r.u16(); // weight, unused
   const hi = r.u32();
@@ -178,7 +183,7 @@ export function decodeContentHeader(payload: Buffer, maxBodySize: number): Conte
   if (flags & F_HEADERS) {
     const len = r.u32();
     if (len > r.remaining) throw new ProtocolError('truncated frame: header table', ReplyCode.SYNTAX_ERROR);
-    p.setRawHeadersIn(payload, r.pos, r.pos + len);
+    p.setRawHeadersIn(buf, r.pos, r.pos + len);
     r.pos += len;
   }
   if (flags & F_DELIVERY_MODE) p.deliveryMode = r.u8();
