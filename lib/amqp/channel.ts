@@ -124,7 +124,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Deliveries awaiting an ack: acks of one tick leave together as one multiple ack (see AckLedger). */
   private readonly acks = new AckLedger();
   private acksQueued = false;
-  /** tx.select was sent: acks are part of transactions, so they leave at once, in call order. */
+  /**
+   * tx.select was sent: every ack leaves at once as a single ack. A tx.rollback un-settles the acks it
+   * undoes, which the ledger cannot follow, so a later multiple ack could cover them.
+   */
   private txMode = false;
 
   /** @internal created by AmqpConnection.channel() */

@@ -84,17 +84,8 @@ export class TopologyRecord {
         ? (this.findQueue(destination) ?? this.addQueue(destination, destination, { passive: false }))
         : destination;
     if (!dest) return;
-    if (
-      this.bindings.some(
-        (b) =>
-          b.kind === kind &&
-          b.destination === dest &&
-          b.source === source &&
-          b.routingKey === routingKey &&
-          sameArgs(b.arguments, args),
-      )
-    )
-      return;
+    const name = typeof dest === 'string' ? dest : dest.name;
+    if (this.bindings.some((b) => isBinding(b, kind, name, source, routingKey, args))) return;
     this.bindings.push({ kind, destination: dest, source, routingKey, arguments: args });
   }
 
@@ -105,16 +96,7 @@ export class TopologyRecord {
     routingKey: string,
     args?: FieldTable,
   ): void {
-    this.bindings = this.bindings.filter(
-      (b) =>
-        !(
-          b.kind === kind &&
-          (typeof b.destination === 'string' ? b.destination : b.destination.name) === destination &&
-          b.source === source &&
-          b.routingKey === routingKey &&
-          sameArgs(b.arguments, args)
-        ),
-    );
+    this.bindings = this.bindings.filter((b) => !isBinding(b, kind, destination, source, routingKey, args));
   }
 
   /**
@@ -137,6 +119,24 @@ export class TopologyRecord {
       else await ch.exchangeBind(b.destination as string, b.source, b.routingKey, { arguments: b.arguments });
     }
   }
+}
+
+/** The same binding: kind, destination (by its current name), source, routing key and arguments. */
+function isBinding(
+  b: BindingRecord,
+  kind: 'queue' | 'exchange',
+  destination: string,
+  source: string,
+  routingKey: string,
+  args: FieldTable | undefined,
+): boolean {
+  return (
+    b.kind === kind &&
+    (typeof b.destination === 'string' ? b.destination : b.destination.name) === destination &&
+    b.source === source &&
+    b.routingKey === routingKey &&
+    sameArgs(b.arguments, args)
+  );
 }
 
 function sameArgs(a: FieldTable | undefined, b: FieldTable | undefined): boolean {

@@ -13,6 +13,7 @@ import {
 } from '../../amqp';
 import type { AmqpClientOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_RPC_TIMEOUT_MS, WarrenHeaders } from '../amqp.constants';
+import { watchSessionStatus, type AmqpSessionStatus } from '../amqp.session-status';
 import { createAmqpLogger, describeError } from '../amqp.logger';
 import { createSession, startSession } from '../amqp.session-factory';
 import { MessageIdSource } from '../message-id';
@@ -23,7 +24,7 @@ import { DefaultDeserializer, DefaultSerializer } from '../serialization/default
 import { AmqpRpcError, fromErrorBody } from '../server/rpc-error';
 import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel, type ReplyRequest } from './reply-channel';
 
-export type AmqpClientStatus = 'connected' | 'disconnected' | 'reconnecting';
+export type AmqpClientStatus = AmqpSessionStatus;
 
 /** A request waiting for its reply: what the reply channel publishes, and what unsubscribing cancels. */
 class PendingCall implements ReplyRequest {
@@ -449,20 +450,6 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   }
 
   private watchStatus(session: AmqpSession): void {
-    const next = (status: AmqpClientStatus) => this._status$.next(status);
-    if (session.isReady) next('connected');
-    const connected = () => session.isReady && next('connected');
-    const disconnected = () => next('disconnected');
-    const reconnecting = () => next('reconnecting');
-    session.on('connected', connected);
-    session.on('recovered', connected);
-    session.on('disconnected', disconnected);
-    session.on('reconnecting', reconnecting);
-    this.detach.push(() => {
-      session.off('connected', connected);
-      session.off('recovered', connected);
-      session.off('disconnected', disconnected);
-      session.off('reconnecting', reconnecting);
-    });
+    this.detach.push(watchSessionStatus(session, (status) => this._status$.next(status)));
   }
 }

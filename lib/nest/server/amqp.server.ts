@@ -3,6 +3,7 @@ import { Server, type CustomTransportStrategy, type MessageHandler } from '@nest
 import type { AmqpSession, Logger, SessionEvents } from '../../amqp';
 import type { AmqpHandlerOptions, AmqpServerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, WARREN_TRANSPORT } from '../amqp.constants';
+import { watchSessionStatus, type AmqpSessionStatus } from '../amqp.session-status';
 import { createAmqpLogger, describeError } from '../amqp.logger';
 import { createSession, startSession } from '../amqp.session-factory';
 import type { AmqpContext } from '../ctx-host/amqp.context';
@@ -13,7 +14,7 @@ import { TopologyPlan } from '../topology/topology-plan';
 import { planHandlers, type HandlerRegistration } from './handler-routes';
 import { QueueConsumer, type ConsumerHost } from './queue-consumer';
 
-export type AmqpServerStatus = 'connected' | 'disconnected' | 'reconnecting';
+export type AmqpServerStatus = AmqpSessionStatus;
 
 /**
  * Warren's Nest transport. Standalone: `NestFactory.createMicroservice(AppModule, { strategy: new AmqpServer(options) })`
@@ -216,19 +217,6 @@ export class AmqpServer
   }
 
   private watchStatus(session: AmqpSession): void {
-    if (session.isReady) this._status$.next('connected');
-    const connected = () => session.isReady && this._status$.next('connected');
-    const disconnected = () => this._status$.next('disconnected');
-    const reconnecting = () => this._status$.next('reconnecting');
-    session.on('connected', connected);
-    session.on('recovered', connected);
-    session.on('disconnected', disconnected);
-    session.on('reconnecting', reconnecting);
-    this.detach.push(() => {
-      session.off('connected', connected);
-      session.off('recovered', connected);
-      session.off('disconnected', disconnected);
-      session.off('reconnecting', reconnecting);
-    });
+    this.detach.push(watchSessionStatus(session, (status) => this._status$.next(status)));
   }
 }
