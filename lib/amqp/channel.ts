@@ -385,16 +385,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    const mandatory = options?.mandatory ?? false;
     const confirms = this.confirms;
     if (confirms === null) {
       return this.connection.send(frames) ? this.connection.waitForDrain() : RESOLVED;
     }
-    return new Promise<void>((resolve, reject) => {
-      const tag = confirms.add({ onConfirm: resolve, onFail: reject });
-      if (mandatory) this.mandatory.push({ tag, exchange, routingKey });
-      this.connection.send(frames);
-    });
+    return new Promise<void>((resolve, reject) =>
+      this.sendConfirmed(confirms, frames, exchange, routingKey, options, { onConfirm: resolve, onFail: reject }),
+    );
   }
 
   /**
@@ -425,9 +422,20 @@ export class Channel extends EventEmitter<ChannelEvents> {
       queueMicrotask(() => waiter.onFail(err instanceof Error ? err : new Error(String(err))));
       return;
     }
-    const mandatory = options?.mandatory ?? false;
+    this.sendConfirmed(confirms, frames, exchange, routingKey, options, waiter);
+  }
+
+  /** Register a confirm-mode publish (and, if mandatory, where a return would come from), then send it. */
+  private sendConfirmed(
+    confirms: Confirms,
+    frames: Buffer | Buffer[],
+    exchange: string,
+    routingKey: string,
+    options: PublishOptions | undefined,
+    waiter: ConfirmWaiter,
+  ): void {
     const tag = confirms.add(waiter);
-    if (mandatory) this.mandatory.push({ tag, exchange, routingKey });
+    if (options?.mandatory) this.mandatory.push({ tag, exchange, routingKey });
     this.connection.send(frames);
   }
 

@@ -548,15 +548,11 @@ function checkTls(value: unknown): TlsOptions {
   return out;
 }
 
-interface EndpointOverrides {
-  protocol?: 'amqp' | 'amqps';
-  host?: string;
-  port?: number;
-  username?: string;
-  password?: string;
-  vhost?: string;
-  tls?: TlsOptions;
-}
+/** The endpoint fields of the options object, checked. */
+type EndpointOverrides = Pick<
+  ConnectionOptionsInput,
+  'protocol' | 'host' | 'port' | 'username' | 'password' | 'vhost' | 'tls'
+>;
 
 function checkEndpointFields(input: ConnectionOptionsInput): EndpointOverrides {
   const out: EndpointOverrides = {};
