@@ -27,7 +27,7 @@ import {
   type WorkerReport,
   nowMs,
 } from './protocol';
-import { FaultProxy, type PairRecord } from './proxy';
+import { TcpProxy, type PairRecord } from '../../test/support/tcp-proxy';
 
 /**
  * Recovery ("chaos") bench, issue 4: every library publishes MESSAGES persistent messages with confirms (≤ IN_FLIGHT
@@ -89,7 +89,7 @@ interface Lane {
   lib: RecoveryLibrary;
   queue: string;
   connectionName: string;
-  proxy?: FaultProxy;
+  proxy?: TcpProxy;
   child?: ChildProcess;
   report?: WorkerReport;
   failure?: string;
@@ -357,7 +357,7 @@ const SCENARIOS: ScenarioSpec[] = [
       try {
         await sleep(3 * HEARTBEAT_S * 1000);
       } finally {
-        for (const lane of ctx.lanes) lane.proxy?.resumeAll();
+        for (const lane of ctx.lanes) lane.proxy?.resume();
       }
       const endedAt = nowMs();
       return [
@@ -781,7 +781,7 @@ async function runScenario(
     for (const lane of lanes) {
       live.add(lane);
       if (spec.viaProxy) {
-        const proxy = new FaultProxy(BROKER_HOST, BROKER_PORT);
+        const proxy = new TcpProxy({ host: BROKER_HOST, port: BROKER_PORT, clock: nowMs });
         await proxy.start();
         lane.proxy = proxy;
       }

@@ -7,6 +7,17 @@ const HOLD_LIMIT = 64 * 1024;
 export interface TcpProxyTarget {
   host?: string;
   port?: number;
+  /** Clock for the pair records (ms, monotonic). Default performance.now(). */
+  clock?: () => number;
+}
+
+/** One proxied connection as the proxy saw it (times from the proxy's clock). */
+export interface PairRecord {
+  id: number;
+  openedAt: number;
+  /** The proxy's local port towards the broker: the broker lists it as the connection's peer_port. */
+  upstreamPort?: number;
+  closedAt?: number;
 }
 
 /** One direction of a proxied connection: bytes read from `from` are written to `to`. */
@@ -22,17 +33,22 @@ class Direction {
     readonly from: net.Socket,
     readonly to: net.Socket,
     private readonly proxy: TcpProxy,
+    private readonly pair: Pair,
   ) {
     from.on('data', (chunk: Buffer) => this.onData(chunk));
     from.on('end', () => this.onEnd());
     to.on('drain', () => {
       this.waitingDrain = false;
-      if (!this.proxy.stalled) from.resume();
+      if (!this.stalled) from.resume();
     });
   }
 
+  private get stalled(): boolean {
+    return this.proxy.stalled || this.pair.stalled;
+  }
+
   private onData(chunk: Buffer): void {
-    if (this.proxy.stalled) {
+    if (this.stalled) {
       this.held.push(chunk);
       this.heldBytes += chunk.length;
       if (this.heldBytes >= HOLD_LIMIT) this.from.pause();
@@ -51,7 +67,7 @@ class Direction {
   }
 
   private onEnd(): void {
-    if (this.proxy.stalled) this.endPending = true;
+    if (this.stalled) this.endPending = true;
     else if (!this.to.destroyed) this.to.end();
   }
 
@@ -68,6 +84,8 @@ class Direction {
 }
 
 class Pair {
+  /** Stalled on its own (stallExisting), whatever the proxy does. */
+  stalled = false;
   private readonly up: Direction;
   private readonly down: Direction;
 
@@ -75,9 +93,10 @@ class Pair {
     readonly client: net.Socket,
     readonly server: net.Socket,
     proxy: TcpProxy,
+    readonly record: PairRecord,
   ) {
-    this.up = new Direction(client, server, proxy);
-    this.down = new Direction(server, client, proxy);
+    this.up = new Direction(client, server, proxy, this);
+    this.down = new Direction(server, client, proxy, this);
   }
 
   get heldBytes(): number {
@@ -97,8 +116,9 @@ class Pair {
 
 /**
  * A TCP proxy for fault tests: listens on 127.0.0.1 (random port) and forwards every accepted connection to a
- * target (default 127.0.0.1:5672). It can stall traffic (both directions, sockets stay open), cut every current
- * connection, and refuse new ones. Event based: no timers.
+ * target (default 127.0.0.1:5672). It can stall traffic (both directions, sockets stay open) on every connection or
+ * only on the current ones, cut every current connection, and refuse new ones; every connection is recorded
+ * (`pairsLog`: opened, closed, its upstream port). Event based: no timers.
  *
  * Events: 'connection' (after a pair is set up, with the new connectionCount), 'disconnect' (a pair went away),
  * 'refused' (a connection was refused), 'held' (bytes read while stalled and held back, with the chunk length).
@@ -109,6 +129,10 @@ export class TcpProxy extends EventEmitter {
   readonly targetPort: number;
   /** True between stall() and resume(). */
   stalled = false;
+  /** Every connection accepted, in order, with when it opened and closed. */
+  readonly pairsLog: PairRecord[] = [];
+  private readonly clock: () => number;
+  private nextId = 1;
   private refusing = false;
   private readonly server: net.Server;
   private readonly pairs = new Set<Pair>();
@@ -120,6 +144,7 @@ export class TcpProxy extends EventEmitter {
     const t: TcpProxyTarget = typeof target === 'number' ? { port: target, host: targetHost } : target;
     this.targetHost = t.host ?? '127.0.0.1';
     this.targetPort = t.port ?? 5672;
+    this.clock = t.clock ?? (() => performance.now());
     this.host = '127.0.0.1';
     this.server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client));
   }
@@ -163,16 +188,29 @@ export class TcpProxy extends EventEmitter {
     this.stalled = true;
   }
 
-  /** Forwards everything held back during the stall, in order, and carries on forwarding. */
-  resume(): void {
-    if (!this.stalled) return;
-    this.stalled = false;
-    for (const pair of this.pairs) pair.resume();
+  /**
+   * Stops forwarding on the connections that exist now (a half-dead link that only heartbeats can detect); connections
+   * opened later flow normally, so a client that notices can reconnect at once. Returns how many were stalled.
+   */
+  stallExisting(): number {
+    for (const pair of this.pairs) pair.stalled = true;
+    return this.pairs.size;
   }
 
-  /** Destroys every current client/server socket pair. New connections are still accepted. */
-  cut(): void {
+  /** Forwards everything held back by stall() or stallExisting(), in order, and carries on forwarding. */
+  resume(): void {
+    this.stalled = false;
+    for (const pair of this.pairs) {
+      pair.stalled = false;
+      pair.resume();
+    }
+  }
+
+  /** Destroys every current client/server socket pair; returns how many. New connections are still accepted. */
+  cut(): number {
+    const n = this.pairs.size;
     for (const pair of [...this.pairs]) pair.destroy();
+    return n;
   }
 
   /** While on, new connections are destroyed as soon as they are accepted. Existing pairs are untouched. */
@@ -213,7 +251,10 @@ export class TcpProxy extends EventEmitter {
     const server = net.connect({ host: this.targetHost, port: this.targetPort, allowHalfOpen: true });
     this.track(server);
     server.setNoDelay(true);
-    const pair = new Pair(client, server, this);
+    const record: PairRecord = { id: this.nextId++, openedAt: this.clock() };
+    server.once('connect', () => (record.upstreamPort = server.localPort));
+    this.pairsLog.push(record);
+    const pair = new Pair(client, server, this, record);
     this.pairs.add(pair);
     let gone = false;
     const onClose = (socket: net.Socket, hadError: boolean): void => {
@@ -222,6 +263,7 @@ export class TcpProxy extends EventEmitter {
       if (hadError || !other.writableEnded) other.destroy();
       if (gone) return;
       gone = true;
+      record.closedAt = this.clock();
       this.pairs.delete(pair);
       this.emit('disconnect', this.pairs.size);
     };

@@ -66,6 +66,11 @@ class Client {
   }
 }
 
+/** Resolves once the proxy has seen `n` pairs close. */
+async function waitUntilClosed(proxy: TcpProxy, n: number): Promise<void> {
+  while (proxy.pairsLog.filter((p) => p.closedAt !== undefined).length < n) await once(proxy, 'disconnect');
+}
+
 describe('TcpProxy', () => {
   let echo: EchoServer;
   let proxy: TcpProxy;
@@ -144,6 +149,38 @@ describe('TcpProxy', () => {
     expect(echo.received).toContain('up');
     expect(echo.received).toContain('late');
     expect(proxy.heldBytes).toBe(0);
+  });
+
+  it('stallExisting holds only the current connections; later ones flow; every pair is recorded', async () => {
+    const first = connect();
+    await proxy.nextConnection();
+    first.socket.write('a');
+    await first.waitFor('a');
+
+    expect(proxy.stallExisting()).toBe(1);
+    const held = once(proxy, 'held');
+    first.socket.write('b');
+    await held;
+    expect(echo.received).toBe('a');
+
+    // A connection opened during the stall is not held.
+    const second = connect();
+    second.socket.write('c');
+    await second.waitFor('c');
+
+    proxy.resume();
+    await first.waitFor('ab');
+    expect(echo.received).toBe('acb');
+
+    first.socket.destroy();
+    await waitUntilClosed(proxy, 1);
+    const [one, two] = proxy.pairsLog;
+    expect(proxy.pairsLog).toHaveLength(2);
+    expect(one.id).toBe(1);
+    expect(two.openedAt).toBeGreaterThanOrEqual(one.openedAt);
+    expect(one.closedAt).toBeGreaterThanOrEqual(one.openedAt);
+    expect(two.closedAt).toBeUndefined();
+    expect(one.upstreamPort).toEqual(expect.any(Number));
   });
 
   it('a FIN received while stalled is forwarded after resume, after the held bytes', async () => {
