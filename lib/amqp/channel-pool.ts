@@ -1,7 +1,10 @@
 import type { Channel } from './channel';
 import type { AmqpConnection } from './connection';
-import { ClosedError, TimeoutError } from './errors';
+import { WaiterList } from './deferred';
+import { ClosedError } from './errors';
 import type { Logger } from './logger';
+import type { ReconnectOptions } from './reconnect-policy';
+import { RecoverableChannel, type SetupFailure } from './recoverable-channel';
 
 export interface ChannelPoolOptions {
   /** Channels in the pool. Default 4. */
@@ -10,46 +13,68 @@ export interface ChannelPoolOptions {
   acquireTimeoutMs?: number;
 }
 
-/** @internal told whenever a channel joins the pool (filled or replaced). */
-export type ChannelAvailable = () => void;
+/** @internal what the pool tells its owner. */
+export interface ChannelPoolEvents {
+  /** A channel joined the rotation (opened, reopened, or released). */
+  available(): void;
+  setupFailed(failure: SetupFailure): void;
+}
 
 /**
- * Publishing channels in confirm mode on one connection. One-shot publishes are spread round-robin
- * over every open channel (a channel carries many concurrent confirms); `acquire()` takes one out of
- * rotation for exclusive use until `release()`. A channel closed by a channel error is dropped and
- * replaced, never handed out again.
+ * Publishing channels in confirm mode, each a RecoverableChannel (so each reopens itself, with the
+ * one backoff, after a channel error or a reconnect). One-shot publishes are spread round-robin over
+ * every open channel (a channel carries many concurrent confirms); `acquire()` takes one out of
+ * rotation for exclusive use until `release()`.
  */
 export class ChannelPool {
-  private readonly channels: Channel[] = [];
+  private readonly members: RecoverableChannel[];
   private readonly leased = new Set<Channel>();
-  private waiters: Array<{ resolve: (ch: Channel) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }> = [];
+  private readonly leaseWaiters = new WaiterList<Channel>();
   private next = 0;
   private closed = false;
   readonly size: number;
   readonly acquireTimeoutMs: number;
 
   constructor(
-    private readonly connection: AmqpConnection,
-    private readonly logger: Logger,
-    options: ChannelPoolOptions = {},
-    private readonly onAvailable: ChannelAvailable = () => undefined,
+    connection: () => Promise<AmqpConnection>,
+    logger: Logger,
+    options: ChannelPoolOptions,
+    reconnect: ReconnectOptions | undefined,
+    private readonly events: ChannelPoolEvents,
   ) {
     this.size = options.size ?? 4;
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? 5000;
+    this.members = Array.from({ length: this.size }, (_, i) => {
+      const rc = new RecoverableChannel({
+        entity: `publisher channel ${i + 1} of ${this.size}`,
+        setup: (ch) => ch.confirmSelect(),
+        connection,
+        logger,
+        reconnect,
+      });
+      rc.on('ready', (ch) => this.joined(ch));
+      rc.on('lost', () => undefined);
+      rc.on('setupFailed', (f) => this.events.setupFailed(f));
+      return rc;
+    });
   }
 
-  /** Open every channel (confirm mode). */
-  async fill(): Promise<void> {
-    const missing = this.size - this.channels.length;
-    await Promise.all(Array.from({ length: missing }, () => this.openOne()));
+  /** Every member is open and in confirm mode. */
+  get isReady(): boolean {
+    return this.members.every((m) => m.isReady);
   }
 
-  /** A channel for a one-shot publish (shared; round-robin). */
+  /** Why members are not ready (their last setup errors), for readiness reports. */
+  get failures(): string[] {
+    return this.members.filter((m) => !m.isReady && m.failure).map((m) => `${m.entity}: ${m.failure?.message}`);
+  }
+
+  /** A channel for a one-shot publish (shared; round-robin), or null when none is open. */
   pick(): Channel | null {
-    const n = this.channels.length;
+    const n = this.members.length;
     for (let i = 0; i < n; i++) {
-      const ch = this.channels[(this.next + i) % n];
-      if (ch.isOpen && !this.leased.has(ch)) {
+      const ch = this.members[(this.next + i) % n].current;
+      if (ch !== null && ch.isOpen && !this.leased.has(ch)) {
         this.next = (this.next + i + 1) % n;
         return ch;
       }
@@ -60,75 +85,43 @@ export class ChannelPool {
   /** Exclusive use of one channel, waiting at most acquireTimeoutMs for one to be free. */
   acquire(): Promise<Channel> {
     if (this.closed) return Promise.reject(new ClosedError('channel pool is closed'));
-    const free = this.channels.find((ch) => ch.isOpen && !this.leased.has(ch));
-    if (free) {
-      this.leased.add(free);
-      return Promise.resolve(free);
+    for (const m of this.members) {
+      const ch = m.current;
+      if (ch !== null && ch.isOpen && !this.leased.has(ch)) {
+        this.leased.add(ch);
+        return Promise.resolve(ch);
+      }
     }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.timer !== timer);
-        reject(
-          new TimeoutError(
-            `no pooled channel became free within ${this.acquireTimeoutMs} ms`,
-            'acquire',
-            this.acquireTimeoutMs,
-          ),
-        );
-      }, this.acquireTimeoutMs);
-      this.waiters.push({ resolve, reject, timer });
-    });
+    return this.leaseWaiters.wait(
+      this.acquireTimeoutMs,
+      'acquire',
+      () => `no pooled channel became free within ${this.acquireTimeoutMs} ms`,
+    );
   }
 
   release(ch: Channel): void {
     this.leased.delete(ch);
-    if (!ch.isOpen) return;
-    const w = this.waiters.shift();
-    if (w) {
-      clearTimeout(w.timer);
-      this.leased.add(ch);
-      w.resolve(ch);
-    } else if (!this.closed) {
-      // Back in rotation: one-shot publishes held while every channel was leased can go out now.
-      this.onAvailable();
-    }
+    if (ch.isOpen && !this.closed) this.joined(ch);
   }
 
-  /** Stop: reject waiters; channels close with their connection. */
-  close(): void {
-    this.closed = true;
-    for (const w of this.waiters) {
-      clearTimeout(w.timer);
-      w.reject(new ClosedError('channel pool is closed'));
-    }
-    this.waiters = [];
-  }
-
-  /** Wait for every pooled channel's confirms. */
+  /** Wait for every open pooled channel's confirms. */
   async settle(): Promise<void> {
-    await Promise.all(this.channels.map((ch) => ch.settle()));
+    await Promise.all(this.members.map((m) => m.current?.settle()));
   }
 
-  private async openOne(): Promise<void> {
-    const ch = await this.connection.channel();
-    await ch.confirmSelect();
-    this.channels.push(ch);
-    ch.once('close', (err) => {
-      const i = this.channels.indexOf(ch);
-      if (i >= 0) this.channels.splice(i, 1);
-      this.leased.delete(ch);
-      // A channel error (not a connection loss): replace the channel on the same connection.
-      if (err && !this.closed && this.connection.isOpen) {
-        this.logger.debug?.(`pooled channel ${ch.id} closed (${err.message}); replacing it`);
-        this.openOne().catch((e: Error) => this.logger.warn(`could not replace a pooled channel: ${e.message}`));
-      }
-    });
-    const w = this.waiters.shift();
-    if (w) {
-      clearTimeout(w.timer);
+  async close(): Promise<void> {
+    this.closed = true;
+    this.leaseWaiters.rejectAll(new ClosedError('channel pool is closed'));
+    await Promise.all(this.members.map((m) => m.close()));
+  }
+
+  private joined(ch: Channel): void {
+    this.leased.delete(ch);
+    if (this.leaseWaiters.size > 0) {
       this.leased.add(ch);
-      w.resolve(ch);
+      if (this.leaseWaiters.resolveOne(ch)) return;
+      this.leased.delete(ch);
     }
-    this.onAvailable();
+    this.events.available();
   }
 }

@@ -23,6 +23,7 @@ import { FrameParser, FRAME_HEARTBEAT, FRAME_METHOD } from './protocol/frame-par
 import { FrameEncoder, HEARTBEAT_FRAME } from './protocol/frame-writer';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
 import type { MethodArgs, MethodName } from './protocol/spec.generated';
+import { connectWithPolicy } from './reconnect-policy';
 import { chooseMechanism } from './sasl';
 import { openSocket } from './socket';
 import { describeEndpoint, resolveConnectionOptions } from './url';
@@ -112,21 +113,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   static async connect(input: string | string[] | ConnectOptions = {}): Promise<AmqpConnection> {
     const options = resolveConnectionOptions(input);
     const logger = (typeof input === 'object' && !Array.isArray(input) && input.logger) || consoleLogger;
-    let lastError: Error | undefined;
-    for (let attempt = 1; attempt <= options.connectionAttempts; attempt++) {
-      const endpoints = options.shuffleUrls ? shuffle(options.endpoints) : options.endpoints;
-      for (const endpoint of endpoints) {
-        try {
-          return await AmqpConnection.connectOnce(endpoint, options, logger);
-        } catch (err) {
-          if (err instanceof AuthenticationError || err instanceof VhostError) throw err;
-          lastError = err as Error;
-          logger.debug?.(`connect to ${describeEndpoint(endpoint)} failed: ${(err as Error).message}`);
-        }
-      }
-      if (attempt < options.connectionAttempts) await delay(options.retryDelayMs);
-    }
-    throw lastError ?? new ConnectionLostError('no endpoint to connect to');
+    return connectWithPolicy(options, logger, { maxRounds: options.connectionAttempts });
   }
 
   /** One endpoint, one try: TCP/TLS, then the AMQP handshake, all within handshakeTimeout. */
@@ -710,19 +697,6 @@ function negotiate(ours: number, theirs: number): number {
 
 function unexpectedHandshake(expected: string, got: string): ProtocolError {
   return new ProtocolError(`handshake: expected ${expected}, got ${got}`, ReplyCode.COMMAND_INVALID);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function shuffle<T>(items: readonly T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
 }
 
 /** Race a promise against a timer; on expiry reject with TimeoutError naming the operation. */

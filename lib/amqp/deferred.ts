@@ -47,7 +47,8 @@ export class WaiterList<T = void> {
     const d = new Deferred<T>();
     this.waiters.push(d);
     if (timeoutMs <= 0) return d.promise;
-    return withTimeout(d.promise, timeoutMs, operation, message).finally(() => this.remove(d));
+    // Removed the moment it times out, so a later resolveOne() cannot hand its value to nobody.
+    return withTimeout(d.promise, timeoutMs, operation, message, () => this.remove(d));
   }
 
   /** Hand one waiter (the oldest) its value; false when nobody waits. */

@@ -31,7 +31,9 @@ export {
   type SessionEvents,
   type SessionRole,
   type PublishBufferOptions,
+  type SetupFailure,
 } from './session';
 export { ChannelPool, type ChannelPoolOptions } from './channel-pool';
 export { type BackoffOptions, backoffDelay } from './backoff';
+export { type ReconnectOptions } from './reconnect-policy';
 export { RecoverableChannel, type RecoverableChannelEvents } from './recoverable-channel';

@@ -1,89 +1,192 @@
 import { EventEmitter } from 'node:events';
 import type { Channel } from './channel';
 import type { AmqpConnection } from './connection';
-import { ClosedError, type AmqpError } from './errors';
+import { Deferred, sleep, WaiterList } from './deferred';
+import { AmqpError, ClosedError, ConfigError } from './errors';
 import type { Logger } from './logger';
+import { RetryStreak, type ReconnectOptions } from './reconnect-policy';
+
+/** A setup attempt that failed; the channel tries again after `delayMs`. */
+export interface SetupFailure {
+  /** What failed, e.g. "consumer on queue 'orders'" or "publisher channel 2". */
+  entity: string;
+  error: Error;
+  /** Failures in a row. */
+  attempt: number;
+  delayMs: number;
+}
 
 export type RecoverableChannelEvents = {
   /** A new channel is open and `setup` has run on it. */
   ready: [channel: Channel];
   /** The channel died (connection loss or channel error); anything in flight on it is gone. */
   lost: [error: AmqpError];
+  /** Opening or setting up failed on a live connection: it is retried after a backoff. */
+  setupFailed: [failure: SetupFailure];
 };
 
+/** @internal how a RecoverableChannel is made (AmqpSession builds these). */
+export interface RecoverableChannelConfig {
+  /** What this channel is for, in logs, events and errors. */
+  entity: string;
+  /** Runs on every new channel before it is handed out: qos, confirm mode, consume, declarations it owns. */
+  setup: (ch: Channel) => Promise<void>;
+  /** The connection to open on, waiting for (re)connection; rejects once it is closed for good. */
+  connection: () => Promise<AmqpConnection>;
+  logger: Logger;
+  reconnect?: ReconnectOptions;
+  /**
+   * Back off before reopening after a broker channel error (default true). False for a channel whose
+   * errors are its caller's own (the session's topology channel: a refused declare closes it).
+   */
+  backoffAfterError?: boolean;
+  /** The first setup failure ends it (its caller learns at once, e.g. a new consumer on a missing queue). */
+  failFirstSetup?: boolean;
+}
+
 /**
- * A channel the session re-opens after every recovery (and after a channel error), running the
- * owner's `setup` on each new one — e.g. a direct reply-to consumer that must share a channel with
- * the requests it answers. Work in flight when it dies is the owner's to fail: listen to `lost`.
+ * The one self-healing channel: open → set up → hand out; on a channel-level error (or a failed
+ * setup) back off and reopen on the same connection; on a connection loss wait for the next
+ * connection. The publisher pool, every consumer, the topology channel and the Nest reply channel
+ * are each one of these, so there is one way a channel comes back. Work in flight when it dies is
+ * the owner's to fail: listen to `lost`.
  */
 export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
   current: Channel | null = null;
   private closed = false;
-  private waiters: Array<{ resolve: (ch: Channel) => void; reject: (e: Error) => void }> = [];
+  private readonly waiters = new WaiterList<Channel>();
+  private readonly streak: RetryStreak;
+  private readonly stop = new AbortController();
+  private readonly first = new Deferred<Channel>();
+  private lastError: Error | null = null;
 
-  /** @internal created by AmqpSession.recoverableChannel() */
-  constructor(
-    private readonly setup: (ch: Channel) => Promise<void>,
-    private readonly logger: Logger,
-    private readonly onClose: (rc: RecoverableChannel) => void,
-  ) {
+  /** @internal created by AmqpSession */
+  constructor(private readonly config: RecoverableChannelConfig) {
     super();
+    this.streak = new RetryStreak(config.reconnect);
+    this.first.promise.catch(() => undefined);
+    void this.run();
+  }
+
+  get entity(): string {
+    return this.config.entity;
   }
 
   /** The open channel, waiting for (re)connection when there is none. */
   channel(): Promise<Channel> {
     if (this.current?.isOpen) return Promise.resolve(this.current);
-    if (this.closed) return Promise.reject(new ClosedError('recoverable channel is closed'));
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.closed) return Promise.reject(new ClosedError(`${this.entity} is closed`));
+    return this.waiters.wait();
+  }
+
+  /** Resolves on the first successful setup; with `failFirstSetup`, rejects on the first failure. */
+  opened(): Promise<Channel> {
+    return this.first.promise;
+  }
+
+  /** Why the last setup failed (null after a success): for readiness reports. */
+  get failure(): Error | null {
+    return this.lastError;
+  }
+
+  get isReady(): boolean {
+    return this.current?.isOpen === true;
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    this.onClose(this);
-    for (const w of this.waiters.splice(0)) w.reject(new ClosedError('recoverable channel is closed'));
+    this.stop.abort();
+    const err = new ClosedError(`${this.entity} is closed`);
+    this.waiters.rejectAll(err);
+    this.first.reject(err);
     const ch = this.current;
     this.current = null;
     if (ch?.isOpen) await ch.close().catch(() => undefined);
   }
 
-  /** @internal the session has a connection for this channel's role (idempotent per connection) */
-  attach(conn: AmqpConnection): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    if (this.current?.isOpen && this.current.connection === conn) return Promise.resolve();
-    if (this.attaching && this.attachingTo === conn) return this.attaching;
-    this.attachingTo = conn;
-    this.attaching = this.open(conn).finally(() => {
-      this.attaching = null;
-      this.attachingTo = null;
-    });
-    return this.attaching;
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      let conn: AmqpConnection;
+      try {
+        conn = await this.config.connection();
+      } catch (err) {
+        // The connection is gone for good (closed, or recovery gave up).
+        this.end(err as Error);
+        return;
+      }
+      if (this.closed) return;
+      const ch = await this.openOn(conn);
+      if (ch === null) continue;
+      const ended = new Deferred<AmqpError | undefined>();
+      ch.once('close', (e) => ended.resolve(e));
+      this.current = ch;
+      this.lastError = null;
+      this.streak.up();
+      this.waiters.resolveAll(ch);
+      this.first.resolve(ch);
+      this.emit('ready', ch);
+      const err = await ended.promise;
+      if (this.current === ch) this.current = null;
+      if (this.closed) return;
+      if (err) this.emit('lost', err);
+      // A channel error on a live connection: reopen on it, backing off if it keeps dying young.
+      if (conn.isOpen && this.config.backoffAfterError !== false) {
+        const delayMs = this.streak.down();
+        if (delayMs > 0) {
+          this.config.logger.warn(
+            `${this.entity}: channel closed ${this.streak.failures} time(s) in a row soon after setup (${err?.message ?? 'closed'}); reopening in ${delayMs} ms`,
+          );
+          await sleep(delayMs, this.stop.signal);
+        }
+      }
+    }
   }
 
-  private attaching: Promise<void> | null = null;
-  private attachingTo: AmqpConnection | null = null;
-
-  private async open(conn: AmqpConnection): Promise<void> {
-    const ch = await conn.channel();
+  /** Open and set up a channel on `conn`; null when it failed (after the backoff wait) or conn died. */
+  private async openOn(conn: AmqpConnection): Promise<Channel | null> {
+    let ch: Channel | null = null;
     try {
-      await this.setup(ch);
-    } catch (err) {
-      await ch.close().catch(() => undefined);
-      throw err;
-    }
-    this.current = ch;
-    ch.once('close', (err) => {
-      if (this.current === ch) this.current = null;
-      if (this.closed || !err) return;
-      this.emit('lost', err);
-      // A channel error on a live connection: open a fresh one; connection losses are handled by recovery.
-      if (conn.isOpen) {
-        setTimeout(() => {
-          if (!this.closed && conn.isOpen)
-            this.attach(conn).catch((e: Error) => this.logger.warn(`cannot reopen channel: ${e.message}`));
-        }, 100).unref();
+      ch = await conn.channel();
+      await this.config.setup(ch);
+      if (!ch.isOpen) throw ch.closeReason ?? new ClosedError(`${this.entity}: channel closed during setup`);
+      if (this.closed) {
+        await ch.close().catch(() => undefined);
+        return null;
       }
-    });
-    for (const w of this.waiters.splice(0)) w.resolve(ch);
-    this.emit('ready', ch);
+      return ch;
+    } catch (err) {
+      if (ch?.isOpen) await ch.close().catch(() => undefined);
+      if (this.closed) return null;
+      // The connection died under us: its recovery brings the next one.
+      if (!conn.isOpen) return null;
+      const error = err as Error;
+      this.lastError = error;
+      if (this.config.failFirstSetup && !this.first.isSettled) {
+        this.end(error);
+        return null;
+      }
+      if (error instanceof ConfigError) {
+        this.config.logger.error(`${this.entity}: ${error.message}; not retried`);
+        this.end(error);
+        return null;
+      }
+      const delayMs = this.streak.failed();
+      this.config.logger.warn(
+        `${this.entity}: setup failed (${error.message}); retry ${this.streak.failures} in ${delayMs} ms`,
+      );
+      this.emit('setupFailed', { entity: this.entity, error, attempt: this.streak.failures, delayMs });
+      await sleep(delayMs, this.stop.signal);
+      return null;
+    }
+  }
+
+  /** Stop for good with `err`: waiters and the first-open promise learn it. */
+  private end(err: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stop.abort();
+    this.waiters.rejectAll(err);
+    this.first.reject(err);
   }
 }

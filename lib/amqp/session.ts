@@ -1,15 +1,14 @@
 import { EventEmitter } from 'node:events';
-import type { BackoffOptions } from './backoff';
 import type { Channel, ExchangeOptions, QueueDeclareResult, QueueOptions } from './channel';
-import { ChannelPool, type ChannelPoolOptions } from './channel-pool';
-import type { ConfirmWaiter } from './confirms';
-import type { AmqpConnection, ConnectOptions } from './connection';
-import type { ConsumeOptions } from './consumer';
+import { ChannelPool } from './channel-pool';
+import type { AmqpConnection } from './connection';
+import { DeliveredMessage, type SessionMessage } from './delivered-message';
+import { Deferred, withTimeout, WaiterList } from './deferred';
 import {
   AmqpError,
-  BufferOverflowError,
   ChannelError,
   ClosedError,
+  ConnectionError,
   ConnectionLostError,
   NackError,
   ReplyCode,
@@ -18,84 +17,26 @@ import {
 } from './errors';
 import { consoleLogger, type Logger } from './logger';
 import { ManagedConnection } from './managed-connection';
-import { RecoverableChannel } from './recoverable-channel';
-import type { Message, PublishOptions } from './message';
+import type { PublishOptions } from './message';
 import type { FieldTable } from './protocol/field-table';
-import { TopologyRecord, type QueueRecord } from './topology';
+import { PendingPublish, PublishBuffer, type PublishOutcomes } from './publish-buffer';
+import { RecoverableChannel, type SetupFailure } from './recoverable-channel';
+import {
+  ManagedConsumer,
+  type ConsumerHost,
+  type SessionConsumeOptions,
+  type SessionConsumer,
+  type SessionHandler,
+} from './session-consumer';
+import { checkSessionOptions, type SessionOptions } from './session-options';
+import { TopologyRecord } from './topology';
 import { resolveConnectionOptions } from './url';
 
-export interface PublishBufferOptions {
-  /** Publishes held while disconnected. Default 10 000. */
-  maxMessages?: number;
-  /** Bytes of bodies held while disconnected. Default 64 MiB. */
-  maxBytes?: number;
-  /** How long one publish may wait in the buffer, ms. Default 30 000. */
-  timeoutMs?: number;
-}
-
-export interface SessionOptions extends ConnectOptions {
-  /** Name used in logs and events (e.g. Nest's connection name). Default 'default'. */
-  name?: string;
-  /** 'split' (default): one connection for publishing, one for consuming, as RabbitMQ recommends. */
-  connections?: 'split' | 'single';
-  /** First connect fails at once instead of retrying in the background. Default false. */
-  failFast?: boolean;
-  reconnect?: BackoffOptions;
-  pool?: ChannelPoolOptions;
-  publishBuffer?: PublishBufferOptions;
-}
-
-export interface SessionConsumeOptions extends Omit<ConsumeOptions, 'onCancel' | 'noWait'> {
-  /** Prefetch for this consumer's own channel. Default 100 (0 = unlimited). */
-  prefetch?: number;
-  /** Called when the broker cancels the consumer (its queue was deleted). */
-  onCancel?: () => void;
-}
-
-/** A delivered message with acknowledgement bound to the channel that delivered it. */
-export interface SessionMessage extends Message {
-  /** Acknowledge. After a reconnect this is a logged no-op: the broker will redeliver the message. */
-  ack(): void;
-  nack(requeue?: boolean): void;
-  /** False once the channel that delivered it is gone (the broker will redeliver it). */
-  isLive(): boolean;
-  reject(requeue?: boolean): void;
-  /**
-   * Publish on the channel that delivered this message, without a publisher confirm (the session's
-   * consumer channels are not in confirm mode), and return true. Publishes nothing and returns false
-   * when that channel is no longer open, or when its connection is blocked by a resource alarm
-   * (`connection.blocked`): RabbitMQ stops reading from a blocked connection that publishes, which
-   * would also stall the acks of every consumer on that connection. On false, publish through
-   * {@link AmqpSession.publish} (the publisher connection, confirmed) instead.
-   *
-   * Made for a reply followed by `ack()`: the broker processes a channel's methods in order, so once
-   * it has processed the ack it has already routed the reply; if the connection dies before, the ack
-   * is lost with it and the request is redelivered (and answered again) — the guarantee of waiting
-   * for a confirm before acking, without the confirm. Only routing is ordered before the ack, not
-   * persistence: for a persistent message to a durable queue that must survive a broker crash, use
-   * the confirmed `AmqpSession.publish`.
-   *
-   * Nothing to await: the frames are written at once (the ack that follows goes out after them; a
-   * slow socket also holds back that ack, so prefetch bounds what piles up). A message that cannot be
-   * encoded (e.g. a short string over 255 bytes) is not sent, and the failure is logged as an error.
-   */
-  publishOnChannel(exchange: string, routingKey: string, body: Buffer | string, options?: PublishOptions): boolean;
-}
-
-export type SessionHandler = (message: SessionMessage) => void | Promise<void>;
-
-export interface SessionConsumer {
-  readonly consumerTag: string;
-  /** The queue's current name (a server-named queue is renamed on recovery). */
-  readonly queue: string;
-  /** Handlers of this consumer still running. */
-  readonly inFlight: number;
-  /**
-   * Stop consuming: basic.cancel at once, then wait for running handlers (at most `drainTimeoutMs`,
-   * default 30 s) so their acks still reach the broker, then close the consumer's channel.
-   */
-  cancel(options?: { drainTimeoutMs?: number }): Promise<void>;
-}
+export type { SessionOptions } from './session-options';
+export type { PublishBufferOptions } from './publish-buffer';
+export type { SessionMessage } from './delivered-message';
+export type { SessionConsumeOptions, SessionConsumer, SessionHandler } from './session-consumer';
+export type { SetupFailure } from './recoverable-channel';
 
 export type SessionRole = 'publisher' | 'consumer';
 
@@ -104,83 +45,29 @@ export type SessionEvents = {
   disconnected: [role: SessionRole, cause: AmqpError];
   reconnecting: [role: SessionRole, info: { attempt: number; delayMs: number }];
   recovered: [role: SessionRole];
+  /** Reconnecting stopped for good: a refused login, a vhost or configuration error, or `reconnect.maxAttempts`. */
   recoveryFailed: [role: SessionRole, error: Error];
+  /**
+   * One entity could not be (re)established — a consumer, a publisher channel, a recorded exchange,
+   * queue or binding, a recoverable channel — and is retried with backoff (`entity` names it, `error`
+   * is the broker's refusal). Everything else keeps working meanwhile.
+   */
+  setupFailed: [failure: SetupFailure];
   blocked: [role: SessionRole, reason: string];
   unblocked: [role: SessionRole];
   queueRenamed: [info: { from: string; to: string }];
 };
 
-/** What the session does when a publish on the wire is confirmed or fails. */
-interface PublishOutcomes {
-  confirmed(p: PendingPublish): void;
-  failed(p: PendingPublish, err: Error): void;
-}
-
 /**
- * One `AmqpSession.publish` until its caller is told: `resolve`/`reject` settle the caller's promise.
- * On the wire it is the channel's confirm waiter itself (no promise per attempt), handing the outcome
- * to the session, which may send it again after a lost connection.
- */
-class PendingPublish implements ConfirmWaiter {
-  timer: NodeJS.Timeout | undefined = undefined;
-  /** Retries after a 404 on a recorded exchange. */
-  attempts: number | undefined = undefined;
-  /** When waiting in the outage buffer must end (set on first wait). */
-  deadline: number | undefined = undefined;
-  /** A basic.return matched the current attempt (set by the channel). */
-  returned: Error | undefined = undefined;
-
-  constructor(
-    private readonly outcomes: PublishOutcomes,
-    readonly seq: number,
-    readonly exchange: string,
-    readonly routingKey: string,
-    readonly body: Buffer,
-    readonly options: PublishOptions | undefined,
-    public resolve: () => void,
-    public reject: (err: Error) => void,
-  ) {}
-
-  onConfirm(): void {
-    this.outcomes.confirmed(this);
-  }
-
-  onFail(err: Error): void {
-    this.outcomes.failed(this, err);
-  }
-}
-
-interface ConsumerRecord {
-  queue: QueueRecord | string;
-  handler: SessionHandler;
-  options: SessionConsumeOptions;
-  consumerTag: string;
-  channel: Channel | null;
-  cancelled: boolean;
-  starting: Promise<void> | null;
-  /** Handler invocations that have not settled yet. */
-  inFlight: number;
-  /** Woken when inFlight drops to 0. */
-  idle: Array<() => void>;
-  /** Pre-bound continuations for an async handler's promise (no closure per delivery). */
-  settled: () => void;
-  failed: (err: unknown) => void;
-}
-
-const PUBLISH_BUFFER_DEFAULTS: Required<PublishBufferOptions> = {
-  maxMessages: 10_000,
-  maxBytes: 64 * 1024 * 1024,
-  timeoutMs: 30_000,
-};
-
-/**
- * The managed client: two self-healing connections (publishing and consuming), a pool of confirm
- * channels, recorded topology and consumers that come back after any recoverable loss, and publishes
- * that survive an outage (buffered while down, re-published if unconfirmed when the link died).
+ * The managed client: two self-healing connections (publishing and consuming) run by the one
+ * reconnect loop, and on them self-healing channels — a pool of confirm channels, one per consumer,
+ * one for topology operations — each of which reopens itself with the one backoff. Recorded topology
+ * is replayed before consumers attach; publishes survive an outage (buffered while down,
+ * re-published if unconfirmed when the link died).
  *
  * Delivery guarantee for `publish`: the promise settles exactly once — resolved on the broker's
  * confirm (possibly after re-publishing: at-least-once, duplicates possible), rejected on a nack,
- * a return (mandatory), a full buffer, or a buffer timeout. A confirmed message is never lost.
+ * a return (mandatory), a full buffer, a buffer or confirm timeout. A confirmed message is never lost.
  */
 export class AmqpSession extends EventEmitter<SessionEvents> {
   readonly name: string;
@@ -188,30 +75,31 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   private readonly publisher: ManagedConnection;
   private readonly consumerConn: ManagedConnection;
   private readonly topology = new TopologyRecord();
-  private readonly consumers = new Set<ConsumerRecord>();
-  private readonly recoverable = new Map<RecoverableChannel, SessionRole>();
-  private readonly bufferOptions: Required<PublishBufferOptions>;
-  private pool: ChannelPool | null = null;
-  private topologyChannel: Channel | null = null;
-  private topologyReady: Promise<void>;
-  private markTopologyReady: () => void = () => undefined;
-  /** The current topologyReady has resolved (a replay completed since the last consumer-side loss). */
-  private topologyReplayed = false;
-  private publisherReady = false;
-  private consumerReady = false;
-  private buffer: PendingPublish[] = [];
-  private bufferBytes = 0;
+  private readonly consumers = new Set<ManagedConsumer>();
+  private readonly recoverable = new Set<RecoverableChannel>();
+  private readonly buffer: PublishBuffer;
+  private readonly pool: ChannelPool;
+  private readonly topologyChannel: RecoverableChannel;
+  /** The consumer connection whose recorded topology has been replayed (null while that is under way). */
+  private replayedOn: AmqpConnection | null = null;
+  private readonly replayWaiters = new WaiterList<AmqpConnection>();
+  private readonly readyWaiters = new WaiterList();
+  private recovering = { publisher: false, consumer: false };
   private seq = 0;
-  private inFlight = new Set<PendingPublish>();
-  private readyWaiters: Array<() => void> = [];
+  private readonly inFlight = new Set<PendingPublish>();
   private closed = false;
   private starting: Promise<void> | null = null;
+  /** A failFast connect learns the first failed setup step here. */
+  private firstFailure: Deferred<never> | null = null;
+  private readonly consumerHost: ConsumerHost;
 
   constructor(private readonly options: SessionOptions = {}) {
     super();
+    checkSessionOptions(options);
     this.name = options.name ?? 'default';
     this.logger = options.logger ?? consoleLogger;
-    this.bufferOptions = { ...PUBLISH_BUFFER_DEFAULTS, ...options.publishBuffer };
+    this.buffer = new PublishBuffer(this.name, options.publishBuffer);
+    this.consumerHost = this.makeConsumerHost();
     const resolved = resolveConnectionOptions(options);
     const split = (options.connections ?? 'split') === 'split';
     const named = (role: string) => ({
@@ -227,82 +115,98 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     this.consumerConn = split
       ? new ManagedConnection('consumer', named('consumer'), this.logger, options.reconnect)
       : this.publisher;
-    this.topologyReady = new Promise((r) => (this.markTopologyReady = r));
     this.wire(this.publisher, 'publisher');
     if (split) this.wire(this.consumerConn, 'consumer');
+    this.pool = new ChannelPool(() => this.publisher.connection(), this.logger, options.pool ?? {}, options.reconnect, {
+      available: () => this.onPublisherAvailable(),
+      setupFailed: (f) => this.onSetupFailed(f),
+    });
+    this.topologyChannel = new RecoverableChannel({
+      entity: 'topology channel',
+      setup: async () => undefined,
+      connection: () => this.replayedConnection(),
+      logger: this.logger,
+      reconnect: options.reconnect,
+      // A refused declare closes it: the caller's mistake, not a reason to slow the next operation down.
+      backoffAfterError: false,
+    });
   }
 
-  /** True when both roles are connected and recovered. */
+  /** True when both roles are connected, topology is replayed, the pool is in confirm mode and every consumer is attached. */
   get isReady(): boolean {
-    return this.publisherReady && this.consumerReady && !this.closed;
+    return !this.closed && this.roleReady('publisher') && this.roleReady('consumer');
   }
 
   /**
-   * Connect both roles. Resolves once connected. With `failFast` the first failure rejects; otherwise
-   * the session keeps trying in the background (refused logins still reject at once).
+   * Connect both roles; resolves once the session is ready. Without `failFast` the session keeps trying
+   * in the background (refused logins, vhost and configuration errors still reject at once); with it, the
+   * first `connectionAttempts` failed rounds, or the first failed setup step, reject with the real cause.
    */
   connect(): Promise<void> {
     if (!this.starting) {
       const failFast = this.options.failFast ?? false;
-      this.starting = Promise.all([
+      const connections = Promise.all([
         this.publisher.start(failFast),
         this.consumerConn === this.publisher ? Promise.resolve() : this.consumerConn.start(failFast),
-      ]).then(() => this.whenReady());
+      ]);
+      if (failFast) {
+        this.firstFailure = new Deferred<never>();
+        this.starting = Promise.race([connections.then(() => this.whenReady()), this.firstFailure.promise]).finally(
+          () => (this.firstFailure = null),
+        );
+      } else this.starting = connections.then(() => this.whenReady());
     }
     return this.starting;
   }
 
-  /** Resolves when connected and recovered; rejects with TimeoutError after `timeoutMs` (if given). */
+  /**
+   * Resolves when ready; rejects with TimeoutError after `timeoutMs` (if given), naming what is not
+   * ready and why (the entity and the broker's last refusal, or the connection that is down).
+   */
   whenReady(timeoutMs?: number): Promise<void> {
     if (this.isReady) return Promise.resolve();
     if (this.closed) return Promise.reject(new ClosedError(`session ${this.name} is closed`));
-    const p = new Promise<void>((resolve) => this.readyWaiters.push(resolve));
-    if (timeoutMs === undefined) return p;
-    let timer: NodeJS.Timeout;
-    return Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new TimeoutError(
-                `session ${this.name}: broker not reachable within ${timeoutMs} ms`,
-                'connect',
-                timeoutMs,
-              ),
-            ),
-          timeoutMs,
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
+    return this.readyWaiters.wait(
+      timeoutMs ?? 0,
+      'connect',
+      () => `session ${this.name} not ready within ${timeoutMs} ms: ${this.notReadyReasons().join('; ')}`,
+    );
   }
 
-  // ---- topology (recorded) ----
+  /** What keeps the session from being ready, in words. */
+  notReadyReasons(): string[] {
+    const reasons: string[] = [];
+    if (this.closed) return ['closed'];
+    if (!this.publisher.isOpen) reasons.push(`${this.publisher.role} connection: broker not reachable`);
+    if (!this.consumerConn.isOpen) {
+      if (this.consumerConn !== this.publisher) reasons.push('consumer connection: broker not reachable');
+    } else if (this.replayedOn === null) reasons.push('topology being replayed');
+    if (this.publisher.isOpen) reasons.push(...this.pool.failures);
+    for (const c of this.consumers)
+      if (!c.isReady && this.replayedOn) reasons.push(`${c.entity}: ${c.failure?.message ?? 'attaching'}`);
+    return reasons.length > 0 ? reasons : ['starting'];
+  }
+
+  // ---- topology (recorded after the broker accepted it) ----
 
   async exchangeDeclare(name: string, type: string, options: ExchangeOptions = {}): Promise<void> {
+    await this.onTopologyChannel((ch) => ch.exchangeDeclare(name, type, options));
     this.topology.addExchange(name, type, options);
-    try {
-      await this.onTopologyChannel((ch) => ch.exchangeDeclare(name, type, options));
-    } catch (err) {
-      // A failed passive check says nothing about what we declared before: keep the record.
-      if (err instanceof ChannelError && !options.passive) this.topology.removeExchange(name);
-      throw err;
-    }
   }
 
   async exchangeDelete(name: string, options: { ifUnused?: boolean } = {}): Promise<void> {
-    this.topology.removeExchange(name);
     await this.onTopologyChannel((ch) => ch.exchangeDelete(name, options));
+    this.topology.removeExchange(name);
   }
 
   async exchangeBind(destination: string, source: string, routingKey = '', args?: FieldTable): Promise<void> {
-    this.topology.addBinding('exchange', destination, source, routingKey, args);
     await this.onTopologyChannel((ch) => ch.exchangeBind(destination, source, routingKey, { arguments: args }));
+    this.topology.addBinding('exchange', destination, source, routingKey, args);
   }
 
   async exchangeUnbind(destination: string, source: string, routingKey = '', args?: FieldTable): Promise<void> {
-    this.topology.removeBinding('exchange', destination, source, routingKey, args);
     await this.onTopologyChannel((ch) => ch.exchangeUnbind(destination, source, routingKey, { arguments: args }));
+    this.topology.removeBinding('exchange', destination, source, routingKey, args);
   }
 
   /** Declare a queue ('' = server-named). Recorded: after a reconnect it is declared again, under a new name if server-named. */
@@ -320,10 +224,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   }
 
   async queueUnbind(queue: string, exchange: string, routingKey = '', args?: FieldTable): Promise<void> {
-    this.topology.removeBinding('queue', queue, exchange, routingKey, args);
     await this.onTopologyChannel((ch) =>
       ch.queueUnbind(this.currentQueueName(queue), exchange, routingKey, { arguments: args }),
     );
+    this.topology.removeBinding('queue', queue, exchange, routingKey, args);
   }
 
   async queueDelete(
@@ -331,8 +235,9 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     options: { ifUnused?: boolean; ifEmpty?: boolean } = {},
   ): Promise<{ messageCount: number }> {
     const name = this.currentQueueName(queue);
+    const result = await this.onTopologyChannel((ch) => ch.queueDelete(name, options));
     this.topology.removeQueue(name);
-    return this.onTopologyChannel((ch) => ch.queueDelete(name, options));
+    return result;
   }
 
   async queuePurge(queue: string): Promise<{ messageCount: number }> {
@@ -341,9 +246,12 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
 
   /** Fetch one message (or null). An operation in flight when the connection drops rejects with ConnectionLostError. */
   async get(queue: string, options: { noAck?: boolean } = {}): Promise<SessionMessage | null> {
-    const m = await this.onTopologyChannel((ch) => ch.get(this.currentQueueName(queue), options));
-    const ch = this.topologyChannel;
-    return m && ch ? this.bindAck(m, ch) : null;
+    let on: Channel | null = null;
+    const m = await this.onTopologyChannel((ch) => {
+      on = ch;
+      return ch.get(this.currentQueueName(queue), options);
+    });
+    return m && on ? new DeliveredMessage(m, on, this.logger) : null;
   }
 
   // ---- publishing ----
@@ -358,233 +266,248 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     const content = typeof body === 'string' ? Buffer.from(body) : body;
     return new Promise<void>((resolve, reject) => {
       const p = new PendingPublish(this.outcomes, ++this.seq, exchange, routingKey, content, options, resolve, reject);
-      if (this.publisherReady && this.buffer.length === 0) this.send(p);
-      else {
-        this.enqueue(p, false);
-        if (this.publisherReady) this.flushBuffer();
-      }
+      if (this.buffer.length === 0) this.send(p);
+      else if (this.buffer.hold(p, false)) this.flushBuffer();
     });
   }
 
   /** Exclusive use of a pooled confirm channel (for transactions or batches); give it back with `release`. */
   async acquire(): Promise<Channel> {
-    await this.whenReady(this.bufferOptions.timeoutMs);
-    if (!this.pool) throw new ConnectionLostError('publisher connection is down');
+    if (this.closed) throw new ClosedError(`session ${this.name} is closed`);
     return this.pool.acquire();
   }
 
   release(ch: Channel): void {
-    this.pool?.release(ch);
+    this.pool.release(ch);
   }
 
   /**
-   * A channel of your own on the publisher or consumer connection, re-opened (and `setup` re-run)
-   * after every recovery. Used e.g. for direct reply-to, where requests and the reply consumer must
-   * share one channel.
+   * A channel of your own on the publisher or consumer connection, set up by `setup` and reopened
+   * (and set up again) after every channel error and every recovery, with the session's backoff. Used
+   * e.g. for direct reply-to, where requests and the reply consumer must share one channel.
    */
-  recoverableChannel(role: SessionRole, setup: (ch: Channel) => Promise<void>): RecoverableChannel {
-    const rc = new RecoverableChannel(setup, this.logger, (r) => this.recoverable.delete(r));
-    this.recoverable.set(rc, role);
-    const conn = (role === 'publisher' ? this.publisher : this.consumerConn).current;
-    if (conn?.isOpen)
-      void rc.attach(conn).catch((e: Error) => this.logger.warn(`recoverable channel setup failed: ${e.message}`));
+  recoverableChannel(
+    role: SessionRole,
+    setup: (ch: Channel) => Promise<void>,
+    entity = `recoverable ${role} channel`,
+  ): RecoverableChannel {
+    const rc = new RecoverableChannel({
+      entity,
+      setup,
+      connection: role === 'publisher' ? () => this.publisher.connection() : () => this.replayedConnection(),
+      logger: this.logger,
+      reconnect: this.options.reconnect,
+    });
+    this.recoverable.add(rc);
+    rc.on('setupFailed', (f) => this.onSetupFailed(f));
+    const close = rc.close.bind(rc);
+    rc.close = () => {
+      this.recoverable.delete(rc);
+      return close();
+    };
     return rc;
   }
 
   // ---- consuming ----
 
   /**
-   * Start a consumer on its own channel (its own prefetch). It is re-attached with the same handler
-   * after every recovery, following its queue's new name if the queue is server-named.
+   * Start a consumer on its own self-healing channel (its own prefetch). It is re-attached with the same
+   * handler after every recovery and every channel error, following its queue's new name if the queue is
+   * server-named. Rejects if the broker refuses this first attach (nothing is recorded then).
    */
   async consume(queue: string, handler: SessionHandler, options: SessionConsumeOptions = {}): Promise<SessionConsumer> {
     if (this.closed) throw new ClosedError(`session ${this.name} is closed`);
-    const record: ConsumerRecord = {
-      queue: this.topology.findQueue(queue) ?? queue,
-      handler,
-      options,
-      consumerTag: options.consumerTag ?? '',
-      channel: null,
-      cancelled: false,
-      starting: null,
-      inFlight: 0,
-      idle: [],
-      settled: () => this.handlerDone(record),
-      // A rejected handler is reported here, so the channel attaches nothing per delivery.
-      failed: (err: unknown): void => {
-        this.handlerDone(record);
-        const queueName = typeof record.queue === 'string' ? record.queue : record.queue.name;
-        this.logger.error(
-          `consumer handler on queue '${queueName}' failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-        );
-      },
-    };
-    this.consumers.add(record);
-    await this.whenReady(this.options.operationTimeout ? this.options.operationTimeout * 1000 : 30_000);
+    const consumer = new ManagedConsumer(this.consumerHost, this.topology.findQueue(queue) ?? queue, handler, options);
+    this.consumers.add(consumer);
+    const timeoutMs = this.options.operationTimeout ? this.options.operationTimeout * 1000 : 30_000;
     try {
-      // Connected while we waited: recovery has started this consumer already (it is in `consumers`).
-      if (!record.channel) await this.startConsumer(record);
+      await withTimeout(
+        consumer.started(),
+        timeoutMs,
+        'consume',
+        () => `consume on '${queue}': not attached within ${timeoutMs} ms: ${this.notReadyReasons().join('; ')}`,
+      );
     } catch (err) {
-      this.consumers.delete(record);
+      this.consumers.delete(consumer);
+      await consumer.stop(0);
       throw err;
     }
-    const cancel = (o?: { drainTimeoutMs?: number }): Promise<void> => this.cancelConsumer(record, o?.drainTimeoutMs);
-    return {
-      get inFlight() {
-        return record.inFlight;
-      },
-      get consumerTag() {
-        return record.consumerTag;
-      },
-      get queue() {
-        return typeof record.queue === 'string' ? record.queue : record.queue.name;
-      },
-      cancel,
-    };
+    this.checkReady();
+    return consumer;
   }
 
   /**
    * Stop: cancel consumers (letting running handlers finish), wait for outstanding confirms, close
-   * both connections. `timeoutMs` bounds each wait (default: the publish buffer's timeoutMs).
+   * both connections (aborting a connect in progress). `timeoutMs` bounds each wait (default: the
+   * publish buffer's timeoutMs). Afterwards nothing of the session's — socket, timer, listener — remains.
    */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return;
-    const timeoutMs = options.timeoutMs ?? this.bufferOptions.timeoutMs;
-    await Promise.all([...this.consumers].map((c) => this.cancelConsumer(c, timeoutMs).catch(() => undefined)));
-    const pending = [...this.inFlight].map(
-      (p) =>
-        new Promise<void>((r) => {
-          const done = () => r();
-          p.resolve = wrap(p.resolve, done);
-          p.reject = wrap(p.reject, done);
-        }),
-    );
-    const deadline = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
-    await Promise.race([Promise.all(pending), deadline]);
-    this.closed = true;
-    const closedErr = new ClosedError(`session ${this.name} closed before the publish could be sent`);
-    for (const p of this.buffer.splice(0)) {
-      clearTimeout(p.timer);
-      p.reject(closedErr);
+    const timeoutMs = options.timeoutMs ?? this.buffer.timeoutMs;
+    await Promise.all([...this.consumers].map((c) => c.stop(timeoutMs).catch(() => undefined)));
+    if (this.inFlight.size > 0) {
+      const pending = [...this.inFlight].map((p) => {
+        const d = new Deferred();
+        p.onSettled = () => d.resolve();
+        return d.promise;
+      });
+      await withTimeout(Promise.all(pending), timeoutMs, 'close').catch(() => undefined);
     }
-    this.pool?.close();
+    this.closed = true;
+    this.buffer.rejectAll(new ClosedError(`session ${this.name} closed before the publish could be sent`));
+    const closedErr = new ClosedError(`session ${this.name} is closed`);
+    this.readyWaiters.rejectAll(closedErr);
+    this.replayWaiters.rejectAll(closedErr);
+    this.firstFailure?.reject(closedErr);
+    await Promise.all([
+      this.pool.close(),
+      this.topologyChannel.close(),
+      ...[...this.recoverable].map((rc) => rc.close()),
+    ]);
     await Promise.all([
       this.publisher.close(),
       this.consumerConn === this.publisher ? undefined : this.consumerConn.close(),
     ]);
-    for (const w of this.readyWaiters.splice(0)) w();
   }
 
   // ---- internals ----
 
+  private makeConsumerHost(): ConsumerHost {
+    return {
+      topology: this.topology,
+      connection: () => this.replayedConnection(),
+      logger: this.logger,
+      reconnect: this.options.reconnect,
+      onRename: (from, to) => this.renamed(from, to),
+      setupFailed: (f) => this.onSetupFailed(f),
+      attached: () => this.checkReady(),
+      removed: (c) => {
+        this.consumers.delete(c);
+        // An auto-delete queue disappears with its last consumer: stop re-declaring it.
+        const q = c.record;
+        if (typeof q !== 'string' && q.options.autoDelete && ![...this.consumers].some((o) => o.record === q))
+          this.topology.removeQueue(q.name);
+        this.checkReady();
+      },
+    };
+  }
+
   private wire(mc: ManagedConnection, role: SessionRole): void {
     const roles: SessionRole[] = mc === this.consumerConn && mc === this.publisher ? ['publisher', 'consumer'] : [role];
     mc.on('connected', (conn, recovering) => {
-      for (const r of roles) this.emit('connected', r);
+      for (const r of roles) {
+        this.recovering[r] = recovering;
+        this.emit('connected', r);
+      }
       // The broker is reachable again: the sibling connection need not sleep out its backoff.
       const sibling = mc === this.publisher ? this.consumerConn : this.publisher;
       if (sibling !== mc) sibling.retryNow();
-      void this.onConnected(conn, roles, recovering);
+      if (roles.includes('consumer')) void this.replayTopology(conn);
+      conn.on('blocked', () => undefined);
     });
     mc.on('disconnected', (cause) => {
-      for (const r of roles) {
-        this.emit('disconnected', r, cause);
-        this.onDisconnected(r);
-      }
+      if (roles.includes('consumer')) this.replayedOn = null;
+      for (const r of roles) this.emit('disconnected', r, cause);
     });
     mc.on('reconnecting', (info) => {
       for (const r of roles) this.emit('reconnecting', r, info);
     });
     mc.on('failed', (err) => {
       for (const r of roles) this.emit('recoveryFailed', r, err);
+      this.firstFailure?.reject(err);
       // Nothing will come back: fail everything that waits for it.
-      for (const p of this.buffer.splice(0)) {
-        clearTimeout(p.timer);
-        p.reject(err);
-      }
-      this.bufferBytes = 0;
+      this.buffer.rejectAll(err);
+      this.readyWaiters.rejectAll(err);
+      if (roles.includes('consumer')) this.replayWaiters.rejectAll(err);
     });
     mc.on('blocked', (reason) => roles.forEach((r) => this.emit('blocked', r, reason)));
     mc.on('unblocked', () => roles.forEach((r) => this.emit('unblocked', r)));
   }
 
-  private async onConnected(conn: AmqpConnection, roles: SessionRole[], recovering: boolean): Promise<void> {
+  /** Re-declare the recorded topology on a new consumer connection, then let consumers attach. */
+  private async replayTopology(conn: AmqpConnection): Promise<void> {
+    let ch: Channel | null = null;
+    const channel = async (): Promise<Channel> => {
+      if (!ch?.isOpen) ch = await conn.channel();
+      return ch;
+    };
     try {
-      if (roles.includes('consumer')) {
-        this.topologyChannel = await conn.channel();
-        await this.topology.replay(this.topologyChannel, (from, to) => {
-          this.logger.warn?.(`server-named queue ${from} is now ${to}`);
-          this.emit('queueRenamed', { from, to });
-        });
-        this.markTopologyReady();
-        this.topologyReplayed = true;
-        for (const c of this.consumers) if (!c.cancelled) await this.startConsumer(c);
-        await this.attachRecoverable(conn, 'consumer');
-        this.consumerReady = true;
-      }
-      if (roles.includes('publisher')) {
-        this.pool = new ChannelPool(conn, this.logger, this.options.pool, () => {
-          if (this.publisherReady) this.flushBuffer();
-        });
-        await this.pool.fill();
-        await this.attachRecoverable(conn, 'publisher');
-        this.publisherReady = true;
-        this.flushBuffer();
-      }
-      if (recovering) for (const r of roles) this.emit('recovered', r);
-      if (this.isReady) for (const w of this.readyWaiters.splice(0)) w();
+      await this.topology.replay(channel, {
+        onRename: (from, to) => this.renamed(from, to),
+        onFailed: (entity, error) =>
+          this.onSetupFailed({ entity: `recorded ${entity}`, error, attempt: 1, delayMs: 0 }),
+      });
     } catch (err) {
-      const e = err as Error;
-      // A connection that died mid-recovery triggers another recovery; anything else (a 406 on
-      // re-declare...) needs a human.
-      if (!conn.isOpen) {
-        this.logger.debug?.(`session ${this.name}: connection lost during recovery: ${e.message}`);
-        return;
-      }
-      this.logger.error(`session ${this.name}: recovery on a new connection failed: ${e.message}`);
-      for (const r of roles) this.emit('recoveryFailed', r, e);
+      // The connection died mid-replay: its recovery replays again.
+      this.logger.debug?.(`session ${this.name}: topology replay interrupted: ${(err as Error).message}`);
+      return;
+    }
+    const used = ch as Channel | null;
+    if (used?.isOpen) void used.close().catch(() => undefined);
+    if (!conn.isOpen || this.closed) return;
+    this.replayedOn = conn;
+    this.replayWaiters.resolveAll(conn);
+    // Publishes held back while their exchange was being re-declared can go now.
+    this.flushBuffer();
+    this.checkReady();
+  }
+
+  /** The consumer connection once its topology has been replayed. */
+  private replayedConnection(): Promise<AmqpConnection> {
+    if (this.replayedOn?.isOpen) return Promise.resolve(this.replayedOn);
+    if (this.closed) return Promise.reject(new ClosedError(`session ${this.name} is closed`));
+    return this.replayWaiters.wait();
+  }
+
+  private renamed(from: string, to: string): void {
+    this.logger.warn(`server-named queue ${from} is now ${to}`);
+    this.emit('queueRenamed', { from, to });
+  }
+
+  private onSetupFailed(f: SetupFailure): void {
+    this.emit('setupFailed', f);
+    if (this.firstFailure) {
+      const err = f.error;
+      const named =
+        err instanceof AmqpError && err.message.includes(f.entity)
+          ? err
+          : Object.assign(err, { message: `${f.entity}: ${err.message}` });
+      this.firstFailure.reject(named);
     }
   }
 
-  private async attachRecoverable(conn: AmqpConnection, role: SessionRole): Promise<void> {
-    for (const [rc, r] of this.recoverable) {
-      if (r !== role) continue;
-      // One owner's failing setup must not hold back the rest of recovery.
-      await rc.attach(conn).catch((e: Error) => this.logger.warn(`recoverable channel setup failed: ${e.message}`));
-    }
+  private onPublisherAvailable(): void {
+    this.flushBuffer();
+    this.checkReady();
   }
 
-  private onDisconnected(role: SessionRole): void {
-    if (role === 'consumer') {
-      this.consumerReady = false;
-      this.topologyChannel = null;
-      // Replace the gate only once it has opened: whoever waits on a still-closed one (a publisher
-      // connection waiting for this replay) must be released by the next replay, not stranded.
-      if (this.topologyReplayed) {
-        this.topologyReplayed = false;
-        this.topologyReady = new Promise((r) => (this.markTopologyReady = r));
+  /** One role is back: the pool in confirm mode, or the topology replayed and every consumer attached. */
+  private roleReady(role: SessionRole): boolean {
+    if (role === 'publisher') return this.pool.isReady;
+    return this.replayedOn !== null && this.replayedOn.isOpen && [...this.consumers].every((c) => c.isReady);
+  }
+
+  /** Report each role's recovery once it is back, and wake whoever waits for readiness. */
+  private checkReady(): void {
+    for (const r of ['publisher', 'consumer'] as const) {
+      if (this.recovering[r] && this.roleReady(r)) {
+        this.recovering[r] = false;
+        this.emit('recovered', r);
       }
-      for (const c of this.consumers) c.channel = null;
-    } else {
-      this.publisherReady = false;
-      this.pool?.close();
-      this.pool = null;
     }
+    if (this.isReady) this.readyWaiters.resolveAll();
   }
 
   private send(p: PendingPublish): void {
-    if (!this.topologyReplayed && this.topology.hasExchange(p.exchange)) {
+    if (this.replayedOn === null && this.topology.hasExchange(p.exchange)) {
       // Its exchange is being re-declared (consumer-side recovery): a publish now could hit a 404 and
       // close its channel. Hold it until the replay is done. Default-exchange publishes need not wait.
-      this.enqueue(p, true);
-      void this.topologyReady.then(() => {
-        if (this.publisherReady) this.flushBuffer();
-      });
+      this.buffer.hold(p, true);
       return;
     }
-    const ch = this.pool?.pick();
+    const ch = this.pool.pick();
     if (!ch) {
-      this.enqueue(p, true);
+      this.buffer.hold(p, true);
       return;
     }
     p.deadline = undefined; // on the wire: a later outage gets a fresh time bound
@@ -601,23 +524,27 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     },
     failed: (p, err) => {
       this.inFlight.delete(p);
-      if (err instanceof NackError || err instanceof UnroutableError || !(err instanceof AmqpError)) {
+      if (
+        err instanceof NackError ||
+        err instanceof UnroutableError ||
+        err instanceof TimeoutError ||
+        !(err instanceof AmqpError)
+      ) {
+        // A confirm timeout too: the message may have arrived, and sending it again would not tell.
         p.reject(err);
       } else if (err instanceof ChannelError && this.causedBy(err, p)) {
         // An exchange we declared can be briefly missing (auto-delete, being recovered): retry a
         // few times once topology is back; one we never declared is the caller's mistake.
         if (this.topology.hasExchange(p.exchange) && (p.attempts = (p.attempts ?? 0) + 1) <= 3) {
-          void this.topologyReady.then(() => {
-            this.enqueue(p, true);
-            if (this.publisherReady) this.flushBuffer();
-          });
+          this.buffer.hold(p, true);
+          this.flushBuffer();
         } else p.reject(err);
       } else if (this.closed) {
         p.reject(err);
       } else {
         // The link died (or a sibling publish broke the channel) before the confirm: send again.
-        this.enqueue(p, true);
-        if (this.publisherReady) this.flushBuffer();
+        this.buffer.hold(p, true);
+        this.flushBuffer();
       }
     },
   };
@@ -628,233 +555,37 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     return err.replyText.includes(`exchange '${p.exchange}'`);
   }
 
-  /** Hold a publish until the publisher is back. `accepted`: already taken before (never refused for space). */
-  private enqueue(p: PendingPublish, accepted: boolean): void {
-    const o = this.bufferOptions;
-    if (!accepted && (this.buffer.length >= o.maxMessages || this.bufferBytes + p.body.length > o.maxBytes)) {
-      p.reject(
-        new BufferOverflowError(
-          `session ${this.name}: publish buffer full (${this.buffer.length} messages, ${this.bufferBytes} bytes; limits ${o.maxMessages} / ${o.maxBytes})`,
-        ),
-      );
-      return;
-    }
-    // Every wait in the buffer is bounded: the deadline is fixed when the publish first waits.
-    p.deadline ??= Date.now() + o.timeoutMs;
-    if (!p.timer) {
-      p.timer = setTimeout(
-        () => {
-          const i = this.buffer.indexOf(p);
-          if (i < 0) return;
-          this.buffer.splice(i, 1);
-          this.bufferBytes -= p.body.length;
-          p.reject(
-            new TimeoutError(
-              `publish to '${p.exchange}' / '${p.routingKey}' waited ${o.timeoutMs} ms for the broker`,
-              'publish',
-              o.timeoutMs,
-            ),
-          );
-        },
-        Math.max(0, p.deadline - Date.now()),
-      );
-    }
-    this.buffer.push(p);
-    this.bufferBytes += p.body.length;
-  }
-
   private flushBuffer(): void {
-    if (this.buffer.length === 0) return;
-    // Oldest first: re-published in-flight messages interleave with buffered ones by original order.
-    const items = this.buffer.sort((a, b) => a.seq - b.seq);
-    this.buffer = [];
-    this.bufferBytes = 0;
-    for (const p of items) {
-      clearTimeout(p.timer);
-      p.timer = undefined;
-      if (this.publisherReady) this.send(p);
-      else this.enqueue(p, true);
-    }
-  }
-
-  private async startConsumer(record: ConsumerRecord): Promise<void> {
-    const conn = this.consumerConn.current;
-    if (!conn || record.cancelled) return;
-    const ch = await conn.channel();
-    record.channel = ch;
-    const prefetch = record.options.prefetch ?? 100;
-    if (prefetch > 0) await ch.qos(prefetch);
-    const queueName = typeof record.queue === 'string' ? record.queue : record.queue.name;
-    const consumer = await ch.consume(queueName, (m) => this.deliver(record, ch, m), {
-      consumerTag: record.options.consumerTag,
-      noAck: record.options.noAck,
-      exclusive: record.options.exclusive,
-      priority: record.options.priority,
-      arguments: record.options.arguments,
-      noLocal: record.options.noLocal,
-      onCancel: () => {
-        record.cancelled = true;
-        this.consumers.delete(record);
-        record.options.onCancel?.();
-      },
-    });
-    record.consumerTag = consumer.consumerTag;
-    ch.once('close', (err) => {
-      // A channel error (not a connection loss): reopen the consumer's channel after a pause.
-      if (!err || record.cancelled || this.closed || record.channel !== ch || !conn.isOpen) return;
-      record.channel = null;
-      this.logger.warn(`consumer ${record.consumerTag} channel closed (${err.message}); reopening`);
-      setTimeout(
-        () =>
-          void this.startConsumer(record).catch((e: Error) =>
-            this.logger.error(`cannot restart consumer: ${e.message}`),
-          ),
-        1000,
-      ).unref();
-    });
-  }
-
-  /** Run the handler, counting it in flight until it settles (for a draining cancel). */
-  private deliver(record: ConsumerRecord, ch: Channel, m: Message): void {
-    record.inFlight++;
-    let result: void | Promise<void>;
-    try {
-      result = record.handler(this.bindAck(m, ch));
-    } catch (err) {
-      this.handlerDone(record);
-      throw err;
-    }
-    if (result && typeof (result as Promise<void>).then === 'function') {
-      (result as Promise<void>).then(record.settled, record.failed);
-      return;
-    }
-    this.handlerDone(record);
-  }
-
-  private handlerDone(record: ConsumerRecord): void {
-    if (--record.inFlight === 0) for (const w of record.idle.splice(0)) w();
-  }
-
-  /** Acks go to the channel that delivered the message, and only while it lives. */
-  private bindAck(m: Message, ch: Channel): SessionMessage {
-    return new BoundMessage(m, ch, this.logger);
-  }
-
-  private async cancelConsumer(record: ConsumerRecord, drainTimeoutMs = 30_000): Promise<void> {
-    if (record.cancelled) return;
-    record.cancelled = true;
-    this.consumers.delete(record);
-    const ch = record.channel;
-    if (ch?.isOpen) {
-      await ch.cancel(record.consumerTag).catch(() => undefined);
-      // Keep the channel open until running handlers are done, so their acks still count.
-      if (record.inFlight > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((r) => record.idle.push(r)),
-          new Promise<void>((r) => (timer = setTimeout(r, drainTimeoutMs))),
-        ]);
-        clearTimeout(timer);
-      }
-      record.channel = null;
-      await ch.close().catch(() => undefined);
-    }
-    record.channel = null;
-    // An auto-delete queue disappears with its last consumer: stop re-declaring it.
-    const q = record.queue;
-    if (typeof q !== 'string' && q.options.autoDelete && ![...this.consumers].some((c) => c.queue === q)) {
-      this.topology.removeQueue(q.name);
-    }
+    if (this.buffer.length === 0 || this.pool.pick() === null) return;
+    for (const p of this.buffer.takeAll()) this.send(p);
   }
 
   private currentQueueName(queue: string): string {
     return this.topology.findQueue(queue)?.name ?? queue;
   }
 
-  /** Run a topology operation on the consumer connection's channel, reopening it after a channel error. */
+  /**
+   * Run a topology operation on the session's topology channel (reopened by itself after a refusal),
+   * once the consumer connection is up and replayed. The broker's error reaches the caller as it is.
+   */
   private async onTopologyChannel<T>(op: (ch: Channel) => Promise<T>): Promise<T> {
-    await this.whenReady(this.options.operationTimeout ? this.options.operationTimeout * 1000 : 30_000);
-    let ch = this.topologyChannel;
-    if (!ch || !ch.isOpen) {
-      const conn = this.consumerConn.current;
-      if (!conn) throw new ConnectionLostError(`session ${this.name}: consumer connection is down`);
-      ch = await conn.channel();
-      this.topologyChannel = ch;
-    }
+    if (this.closed) throw new ClosedError(`session ${this.name} is closed`);
+    const timeoutMs = this.options.operationTimeout ? this.options.operationTimeout * 1000 : 30_000;
+    const ch = await withTimeout(
+      this.topologyChannel.channel(),
+      timeoutMs,
+      'topology operation',
+      () =>
+        `session ${this.name}: no channel for the operation within ${timeoutMs} ms: ${this.notReadyReasons().join('; ')}`,
+    );
     try {
       return await op(ch);
     } catch (err) {
-      if (err instanceof ChannelError || err instanceof TimeoutError || err instanceof NackError) throw err;
-      if (err instanceof AmqpError)
+      // A broker refusal (channel error, or a connection error naming the method) is the caller's answer;
+      // a connection that went away for another reason (320 forced, socket, heartbeat) is a loss.
+      if (err instanceof ConnectionError && !err.failedMethod?.classId && !(err instanceof ConnectionLostError))
         throw new ConnectionLostError(`connection lost during the operation: ${err.message}`, { cause: err });
       throw err;
     }
-  }
-}
-
-function wrap<A extends unknown[]>(f: (...a: A) => void, after: () => void): (...a: A) => void {
-  return (...a: A) => {
-    f(...a);
-    after();
-  };
-}
-
-/**
- * A delivered message bound to the channel that delivered it: acks go there while it lives and are
- * dropped (with a debug line) once it is gone — the broker redelivers such messages. A class, so the
- * methods are shared instead of closures per delivery.
- */
-class BoundMessage implements SessionMessage {
-  readonly body: Buffer;
-  readonly properties: Message['properties'];
-  readonly fields: Message['fields'];
-
-  constructor(
-    m: Message,
-    private readonly channel: Channel,
-    private readonly logger: Logger,
-  ) {
-    this.body = m.body;
-    this.properties = m.properties;
-    this.fields = m.fields;
-  }
-
-  ack(): void {
-    if (this.live('ack')) this.channel.ack(this.fields.deliveryTag);
-  }
-
-  nack(requeue = true): void {
-    if (this.live('nack')) this.channel.nack(this.fields.deliveryTag, false, requeue);
-  }
-
-  reject(requeue = true): void {
-    if (this.live('reject')) this.channel.reject(this.fields.deliveryTag, requeue);
-  }
-
-  isLive(): boolean {
-    return this.channel.isOpen;
-  }
-
-  publishOnChannel(exchange: string, routingKey: string, body: Buffer | string, options?: PublishOptions): boolean {
-    const ch = this.channel;
-    if (!ch.isOpen || ch.connection.isBlocked || ch.confirmMode) return false;
-    // Open and not blocked: the frames are queued now, no promise. Bad input (an encoding error) sends
-    // nothing and is logged.
-    try {
-      ch.publishUnconfirmed(exchange, routingKey, typeof body === 'string' ? Buffer.from(body) : body, options);
-    } catch (err) {
-      this.logger.error(
-        `publish to '${exchange}' / '${routingKey}' on the delivering channel failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    return true;
-  }
-
-  private live(what: string): boolean {
-    if (this.channel.isOpen) return true;
-    this.logger.debug?.(
-      `${what} of delivery ${this.fields.deliveryTag} dropped: its channel is gone (the broker redelivers it)`,
-    );
-    return false;
   }
 }

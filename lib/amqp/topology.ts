@@ -1,5 +1,13 @@
 import type { Channel, ExchangeOptions, QueueOptions } from './channel';
+import { ChannelError } from './errors';
 import type { FieldTable } from './protocol/field-table';
+
+/** What a replay reports: renamed server-named queues, and entities the broker refused. */
+export interface ReplayHooks {
+  onRename(from: string, to: string): void;
+  /** The broker refused one entity (a channel error): the replay goes on with the rest. */
+  onFailed(entity: string, error: ChannelError): void;
+}
 
 interface ExchangeRecord {
   name: string;
@@ -12,6 +20,8 @@ export interface QueueRecord {
   declaredAs: string;
   name: string;
   options: QueueOptions;
+  /** Its last replay was refused: whoever consumes it declares it (and its bindings) again before consuming. */
+  replayFailed?: boolean;
 }
 
 interface BindingRecord {
@@ -100,25 +110,59 @@ export class TopologyRecord {
   }
 
   /**
-   * Re-declare everything on `ch`. Server-named queues get new names: `onRename(old, new)` is told,
-   * and bindings and consumers that refer to the record follow automatically.
+   * Re-declare everything, in the order exchanges → queues → bindings. `channel()` gives the channel to
+   * use (a fresh one after a refusal closed the last). A refused entity is reported and skipped, so one
+   * bad entity never holds back the rest; anything else (the connection died) ends the replay.
+   * Server-named queues get new names: bindings and consumers that refer to the record follow.
    */
-  async replay(ch: Channel, onRename: (from: string, to: string) => void): Promise<void> {
-    for (const e of this.exchanges.values()) await ch.exchangeDeclare(e.name, e.type, e.options);
-    for (const q of this.queues) {
-      const { queue } = await ch.queueDeclare(q.declaredAs, q.options);
-      if (queue !== q.name) {
-        const from = q.name;
-        q.name = queue;
-        onRename(from, queue);
+  async replay(channel: () => Promise<Channel>, hooks: ReplayHooks): Promise<void> {
+    const step = async (entity: string, op: (ch: Channel) => Promise<unknown>): Promise<boolean> => {
+      try {
+        await op(await channel());
+        return true;
+      } catch (err) {
+        if (!(err instanceof ChannelError)) throw err;
+        hooks.onFailed(entity, err);
+        return false;
       }
+    };
+    for (const e of this.exchanges.values())
+      await step(`exchange '${e.name}'`, (ch) => ch.exchangeDeclare(e.name, e.type, e.options));
+    for (const q of this.queues) {
+      q.replayFailed = !(await step(`queue '${q.name}'`, (ch) => this.declareQueue(ch, q, hooks)));
     }
     for (const b of this.bindings) {
-      if (b.kind === 'queue')
-        await ch.queueBind((b.destination as QueueRecord).name, b.source, b.routingKey, { arguments: b.arguments });
-      else await ch.exchangeBind(b.destination as string, b.source, b.routingKey, { arguments: b.arguments });
+      if (b.kind === 'queue' && (b.destination as QueueRecord).replayFailed) continue;
+      await step(describeBinding(b), (ch) => this.bind(ch, b));
     }
   }
+
+  /** Declare one recorded queue and its bindings again (a consumer whose queue's replay was refused). */
+  async replayQueue(ch: Channel, q: QueueRecord, onRename: (from: string, to: string) => void): Promise<void> {
+    await this.declareQueue(ch, q, { onRename, onFailed: () => undefined });
+    for (const b of this.bindings) if (b.destination === q) await this.bind(ch, b);
+    q.replayFailed = false;
+  }
+
+  private async declareQueue(ch: Channel, q: QueueRecord, hooks: ReplayHooks): Promise<void> {
+    const { queue } = await ch.queueDeclare(q.declaredAs, q.options);
+    if (queue !== q.name) {
+      const from = q.name;
+      q.name = queue;
+      hooks.onRename(from, queue);
+    }
+  }
+
+  private bind(ch: Channel, b: BindingRecord): Promise<void> {
+    if (b.kind === 'queue')
+      return ch.queueBind((b.destination as QueueRecord).name, b.source, b.routingKey, { arguments: b.arguments });
+    return ch.exchangeBind(b.destination as string, b.source, b.routingKey, { arguments: b.arguments });
+  }
+}
+
+function describeBinding(b: BindingRecord): string {
+  const dest = typeof b.destination === 'string' ? b.destination : b.destination.name;
+  return `binding ${b.kind} '${dest}' ← exchange '${b.source}' ('${b.routingKey}')`;
 }
 
 /** The same binding: kind, destination (by its current name), source, routing key and arguments. */

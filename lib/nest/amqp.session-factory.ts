@@ -1,4 +1,5 @@
 import { AmqpSession, describeEndpoint, resolveConnectionOptions, type Logger, type SessionOptions } from '../amqp';
+import { SESSION_OPTION_KEYS } from '../amqp/session-options';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_STARTUP_TIMEOUT_MS } from './amqp.constants';
 import type { AmqpConnectionOptions } from './amqp-options.interface';
 import { createAmqpLogger, describeError } from './amqp.logger';
@@ -24,22 +25,12 @@ export function createSession(options: AmqpConnectionOptions): AmqpSession {
 
 /** Only what the session understands: module, server and client options carry much more. */
 function sessionOptionsOf(options: AmqpConnectionOptions): SessionOptions {
-  const {
-    startupTimeout: _startupTimeout,
-    startWithoutBroker: _startWithoutBroker,
-    topology: _topology,
-    publishers: _publishers,
-    server: _server,
-    client: _client,
-    shutdownTimeout: _shutdownTimeout,
-    serializer: _serializer,
-    deserializer: _deserializer,
-    isGlobal: _isGlobal,
-    session: _session,
-    defaults: _defaults,
-    ...rest
-  } = options as AmqpConnectionOptions & Record<string, unknown>;
-  return rest as SessionOptions;
+  const picked: Record<string, unknown> = {};
+  for (const key of SESSION_OPTION_KEYS) {
+    const value = (options as unknown as Record<string, unknown>)[key];
+    if (value !== undefined) picked[key] = value;
+  }
+  return picked as SessionOptions;
 }
 
 /** Where a connection points, for logs and errors: endpoints without passwords. */

@@ -1,0 +1,181 @@
+import type { Channel } from './channel';
+import type { AmqpConnection } from './connection';
+import type { ConsumeOptions } from './consumer';
+import { DeliveredMessage, type SessionMessage } from './delivered-message';
+import { withTimeout, WaiterList } from './deferred';
+import type { Logger } from './logger';
+import type { Message } from './message';
+import type { ReconnectOptions } from './reconnect-policy';
+import { RecoverableChannel, type SetupFailure } from './recoverable-channel';
+import type { QueueRecord, TopologyRecord } from './topology';
+
+export interface SessionConsumeOptions extends Omit<ConsumeOptions, 'onCancel' | 'noWait'> {
+  /** Prefetch for this consumer's own channel. Default 100 (0 = unlimited). */
+  prefetch?: number;
+  /** Called when the broker cancels the consumer (its queue was deleted). */
+  onCancel?: () => void;
+}
+
+export type SessionHandler = (message: SessionMessage) => void | Promise<void>;
+
+export interface SessionConsumer {
+  readonly consumerTag: string;
+  /** The queue's current name (a server-named queue is renamed on recovery). */
+  readonly queue: string;
+  /** Handlers of this consumer still running. */
+  readonly inFlight: number;
+  /**
+   * Stop consuming: basic.cancel at once, then wait for running handlers (at most `drainTimeoutMs`,
+   * default 30 s) so their acks still reach the broker, then close the consumer's channel.
+   */
+  cancel(options?: { drainTimeoutMs?: number }): Promise<void>;
+}
+
+/** @internal what a consumer needs from its session. */
+export interface ConsumerHost {
+  topology: TopologyRecord;
+  /** The consumer connection once its topology has been replayed. */
+  connection: () => Promise<AmqpConnection>;
+  logger: Logger;
+  reconnect?: ReconnectOptions;
+  onRename(from: string, to: string): void;
+  setupFailed(failure: SetupFailure): void;
+  /** The consumer is attached (again). */
+  attached(): void;
+  /** The consumer is gone (cancelled by the application or the broker). */
+  removed(consumer: ManagedConsumer): void;
+}
+
+/**
+ * One session consumer: its own self-healing channel whose setup is "declare my queue again if its
+ * replay was refused → qos → basic.consume". So it comes back after every reconnect and after every
+ * channel error (a 404 while its queue's node is down, a 403/405 while another connection holds it
+ * exclusively, a 406 delivery-acknowledgement timeout), retrying with backoff until it succeeds or
+ * is cancelled. Acks and replies go from the delivered message straight to the channel that
+ * delivered it.
+ */
+export class ManagedConsumer implements SessionConsumer {
+  consumerTag: string;
+  cancelled = false;
+  private running = 0;
+  private readonly idle = new WaiterList();
+  private readonly rc: RecoverableChannel;
+
+  constructor(
+    private readonly host: ConsumerHost,
+    readonly record: QueueRecord | string,
+    private readonly handler: SessionHandler,
+    private readonly options: SessionConsumeOptions,
+  ) {
+    this.consumerTag = options.consumerTag ?? '';
+    this.rc = new RecoverableChannel({
+      entity: `consumer on queue '${this.queue}'`,
+      setup: (ch) => this.setup(ch),
+      connection: host.connection,
+      logger: host.logger,
+      reconnect: host.reconnect,
+      // A new consumer on a queue the broker refuses is the caller's to hear about, not to retry.
+      failFirstSetup: true,
+    });
+    this.rc.on('setupFailed', (f) => host.setupFailed(f));
+    this.rc.on('ready', () => host.attached());
+  }
+
+  get queue(): string {
+    return typeof this.record === 'string' ? this.record : this.record.name;
+  }
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Attached to the broker right now. */
+  get isReady(): boolean {
+    return this.rc.isReady;
+  }
+
+  /** Why it is not attached (its last setup error), or null. */
+  get failure(): Error | null {
+    return this.rc.failure;
+  }
+
+  get entity(): string {
+    return this.rc.entity;
+  }
+
+  /** Resolves once consuming for the first time; rejects if the broker refuses the first attempt. */
+  started(): Promise<void> {
+    return this.rc.opened().then(() => undefined);
+  }
+
+  cancel(options?: { drainTimeoutMs?: number }): Promise<void> {
+    return this.stop(options?.drainTimeoutMs ?? 30_000);
+  }
+
+  /** @internal */
+  async stop(drainTimeoutMs: number): Promise<void> {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.host.removed(this);
+    const ch = this.rc.current;
+    if (ch?.isOpen && this.consumerTag) {
+      await ch.cancel(this.consumerTag).catch(() => undefined);
+      // Keep the channel open until running handlers are done, so their acks still count.
+      if (this.running > 0) await withTimeout(this.idle.wait(), drainTimeoutMs, 'drain').catch(() => undefined);
+    }
+    await this.rc.close();
+  }
+
+  private async setup(ch: Channel): Promise<void> {
+    const q = this.record;
+    if (typeof q !== 'string' && q.replayFailed) await this.host.topology.replayQueue(ch, q, this.host.onRename);
+    const prefetch = this.options.prefetch ?? 100;
+    if (prefetch > 0) await ch.qos(prefetch);
+    const o = this.options;
+    const consumer = await ch.consume(this.queue, (m) => this.deliver(ch, m), {
+      consumerTag: o.consumerTag,
+      noAck: o.noAck,
+      exclusive: o.exclusive,
+      priority: o.priority,
+      arguments: o.arguments,
+      noLocal: o.noLocal,
+      onCancel: () => {
+        // The broker cancelled it (its queue was deleted): it is gone for good.
+        this.cancelled = true;
+        this.host.removed(this);
+        void this.rc.close();
+        o.onCancel?.();
+      },
+    });
+    this.consumerTag = consumer.consumerTag;
+  }
+
+  /** Run the handler, counting it in flight until it settles (for a draining cancel). */
+  private deliver(ch: Channel, m: Message): void {
+    this.running++;
+    let result: void | Promise<void>;
+    try {
+      result = this.handler(new DeliveredMessage(m, ch, this.host.logger));
+    } catch (err) {
+      this.done();
+      throw err;
+    }
+    if (result && typeof (result as Promise<void>).then === 'function') {
+      (result as Promise<void>).then(this.done, this.failed);
+      return;
+    }
+    this.done();
+  }
+
+  private readonly done = (): void => {
+    if (--this.running === 0) this.idle.resolveAll();
+  };
+
+  /** A rejected handler is reported here, so the channel attaches nothing per delivery. */
+  private readonly failed = (err: unknown): void => {
+    this.done();
+    this.host.logger.error(
+      `consumer handler on queue '${this.queue}' failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
+  };
+}
