@@ -117,9 +117,16 @@ export interface AmqpClientOptions extends AmqpConnectionOptions {
   queue?: string;
   /**
    * How replies come back: 'direct' (default) uses RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`); 'queue' a
-   * private exclusive, server-named reply queue.
+   * private exclusive, server-named reply queue (or the `replyQueue`). A broker without direct reply-to fails every
+   * 'direct' call at once with DirectReplyToUnavailableError: use 'queue' there.
    */
   replyTo?: ReplyMode;
+  /**
+   * With `replyTo: 'queue'`: a fixed name for the reply queue instead of a server-named one. Unique per client
+   * instance (opening a reply queue another consumer reads fails with a ConfigError); a non-durable queue that keeps
+   * replies through a reconnect, deleted on close or after 5 minutes unused.
+   */
+  replyQueue?: string;
   /**
    * Publish requests (`send`) with publisher confirms. Default false: the reply already confirms a request end to
    * end, and confirms cost broker and client CPU on every call. Unroutable mandatory requests fail at once with

@@ -2,6 +2,7 @@ import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microser
 import { Observable, type Subscriber } from 'rxjs';
 import {
   ClosedError,
+  ConfigError,
   TimeoutError,
   type AmqpSession,
   type FieldTable,
@@ -23,6 +24,8 @@ import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-ser
 import { DefaultDeserializer, DefaultSerializer } from '../serialization/default.serializer';
 import { AmqpRpcError, fromErrorBody } from '../server/rpc-error';
 import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel, type ReplyRequest } from './reply-channel';
+
+export { DirectReplyToUnavailableError } from './direct-reply-unavailable.error';
 
 export type AmqpClientStatus = AmqpSessionStatus;
 
@@ -163,6 +166,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     this.ownsSession = !options.session;
     this.amqpSerializer = options.serializer ?? new DefaultSerializer();
     this.amqpDeserializer = options.deserializer ?? new DefaultDeserializer();
+    checkReplyOptions(options);
   }
 
   /** Connects (own session) or attaches (shared session). Called by `send`/`emit`; call it early to fail fast. */
@@ -363,7 +367,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
       const onReturned = (correlationId: string, err: UnroutableError) => this.onReturned(correlationId, err);
       this.replies =
         this.options.replyTo === 'queue'
-          ? new QueueReplyChannel(session, onReply, onLost)
+          ? new QueueReplyChannel(session, onReply, onLost, { queue: this.options.replyQueue })
           : new DirectReplyChannel(session, { onReply, onLost, onReturned }, this.logger, {
               confirm: this.options.confirmRequests ?? false,
             });
@@ -452,4 +456,24 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   private watchStatus(session: AmqpSession): void {
     this.detach.push(watchSessionStatus(session, (status) => this._status$.next(status)));
   }
+}
+
+/** `replyTo` is a known mode; `replyQueue` a name the broker accepts for a client's own queue, with `replyTo: 'queue'`. */
+function checkReplyOptions(o: AmqpClientOptions): void {
+  const mode: unknown = o.replyTo;
+  if (mode !== undefined && mode !== 'direct' && mode !== 'queue') {
+    throw new ConfigError('replyTo', `must be 'direct' or 'queue', got ${JSON.stringify(mode)}`);
+  }
+  const name: unknown = o.replyQueue;
+  if (name === undefined) return;
+  if (mode !== 'queue') throw new ConfigError('replyQueue', "needs replyTo: 'queue' (direct reply-to has no queue)");
+  if (typeof name !== 'string' || name === '') {
+    throw new ConfigError('replyQueue', `must be a non-empty string, got ${JSON.stringify(name)}`);
+  }
+  if (Buffer.byteLength(name) > MAX_ROUTING_KEY_BYTES) {
+    throw new ConfigError('replyQueue', `is longer than ${MAX_ROUTING_KEY_BYTES} bytes`);
+  }
+  // RabbitMQ refuses to declare `amq.`-prefixed queues (403).
+  if (name.startsWith('amq.'))
+    throw new ConfigError('replyQueue', `'${name}': names starting with 'amq.' are reserved`);
 }

@@ -2,6 +2,7 @@ import {
   AmqpError,
   ChannelError,
   ClosedError,
+  ConfigError,
   ConnectionLostError,
   NackError,
   UnroutableError,
@@ -16,6 +17,7 @@ import {
 } from '../../amqp';
 import { DIRECT_REPLY_QUEUE } from '../amqp.constants';
 import { describeError } from '../amqp.logger';
+import { DirectReplyToUnavailableError } from './direct-reply-unavailable.error';
 
 /** A request that expects a reply. */
 export interface ReplyRequest {
@@ -69,6 +71,10 @@ export interface DirectReplyOptions {
  * all its channels), re-opened with its reply consumer after every recovery or channel error. When it dies, the
  * replies on their way are lost (`onLost`); requests made while it is down wait for the next one.
  *
+ * A broker that refuses the reply consumer (403/404/405/540 on its basic.consume: no direct reply-to) is not retried:
+ * the channel is closed, the error logged once, and every pending and later call fails at once with
+ * DirectReplyToUnavailableError.
+ *
  * Requests are not confirmed by default (the reply confirms them end to end): `publish` resolves once the request is
  * written, and a broker nack goes unseen (the call times out). A returned mandatory request is reported through
  * `onReturned` by its correlation id, confirm mode or not, so its call fails at once with UnroutableError.
@@ -77,8 +83,15 @@ export class DirectReplyChannel implements ReplyChannel {
   private readonly channel: RecoverableChannel;
   private readonly confirm: boolean;
   private closed = false;
+  /** Set once the broker refused direct reply-to: what every call fails with from then on. */
+  private unavailable: DirectReplyToUnavailableError | null = null;
 
-  constructor(session: AmqpSession, listeners: ReplyListeners, logger: Logger, options: DirectReplyOptions = {}) {
+  constructor(
+    session: AmqpSession,
+    private readonly listeners: ReplyListeners,
+    private readonly logger: Logger,
+    options: DirectReplyOptions = {},
+  ) {
     const { onReply, onLost, onReturned } = listeners;
     const confirm = options.confirm ?? false;
     this.confirm = confirm;
@@ -90,9 +103,19 @@ export class DirectReplyChannel implements ReplyChannel {
     this.channel = session.recoverableChannel('publisher', async (ch) => {
       if (confirm) await ch.confirmSelect();
       ch.on('return', returned);
-      await ch.consume(DIRECT_REPLY_QUEUE, (m) => onReply(m), { noAck: true });
+      try {
+        await ch.consume(DIRECT_REPLY_QUEUE, (m) => onReply(m), { noAck: true });
+      } catch (err) {
+        if (DirectReplyToUnavailableError.isRefusal(err, true)) this.refused(err);
+        throw err;
+      }
     });
     this.channel.on('lost', (err) => {
+      if (this.unavailable) return;
+      if (DirectReplyToUnavailableError.isRefusal(err)) {
+        this.refused(err);
+        return;
+      }
       const why = describeError(err);
       logger.warn(`direct reply-to channel lost (${why}); replies on their way are lost`);
       onLost(new ConnectionLostError(`the reply channel was lost before the reply arrived (${why})`, { cause: err }));
@@ -100,10 +123,26 @@ export class DirectReplyChannel implements ReplyChannel {
   }
 
   publish(request: ReplyRequest): Promise<void> | undefined {
+    if (this.unavailable) return Promise.reject(this.unavailable);
     if (this.closed) return Promise.reject(new ClosedError('the client is closed'));
     const current = this.channel.current;
     if (current?.isOpen) return this.send(current, request);
-    return this.channel.channel().then((ch) => this.send(ch, request));
+    return this.channel.channel().then(
+      (ch) => this.send(ch, request),
+      (err: unknown) => {
+        throw this.unavailable ?? err;
+      },
+    );
+  }
+
+  /** No direct reply-to on this broker: stop trying, fail every call now and later. Once. */
+  private refused(refusal: ChannelError): void {
+    if (this.unavailable) return;
+    const err = new DirectReplyToUnavailableError(refusal);
+    this.unavailable = err;
+    this.logger.error(err.message);
+    this.listeners.onLost(err);
+    void this.channel.close();
   }
 
   private send(ch: Channel, request: ReplyRequest): Promise<void> | undefined {
@@ -144,10 +183,25 @@ function refusedOrLost(err: unknown, until: string): unknown {
   return err;
 }
 
+/** How long the broker keeps a fixed-name reply queue nobody consumes (x-expires, ms): a crashed client's goes away. */
+export const FIXED_REPLY_QUEUE_EXPIRES_MS = 5 * 60_000;
+
+export interface QueueReplyOptions {
+  /**
+   * A fixed name for the reply queue instead of a server-named one. It must be unique per client instance: two
+   * clients consuming one reply queue would take each other's replies.
+   */
+  queue?: string;
+}
+
 /**
- * A private, exclusive, server-named reply queue consumed through the session. Requests go through the session's
- * publishing pool (buffered through outages). After a recovery the queue has a new name: replies addressed to the
- * old one are lost (`onLost`).
+ * A reply queue of the client's own, consumed through the session; requests go through the session's publishing
+ * pool (buffered through outages).
+ *
+ * By default the queue is private (exclusive, server-named): after a recovery it has a new name, so replies addressed
+ * to the old one are lost (`onLost`). A fixed name (`queue`) is a plain, non-durable queue that outlives a reconnect
+ * (replies wait in it) and that the broker deletes once unused for FIXED_REPLY_QUEUE_EXPIRES_MS; opening it fails
+ * with a ConfigError when another consumer already reads it. Both are deleted on close.
  */
 export class QueueReplyChannel implements ReplyChannel {
   private consumer: Promise<SessionConsumer> | null = null;
@@ -160,12 +214,15 @@ export class QueueReplyChannel implements ReplyChannel {
     );
   };
   private current: string | null = null;
+  private readonly fixedName: string | undefined;
 
   constructor(
     private readonly session: AmqpSession,
     private readonly onReply: ReplyListener,
     private readonly onLost: ReplyLostListener,
+    options: QueueReplyOptions = {},
   ) {
+    this.fixedName = options.queue;
     session.on('queueRenamed', this.onRenamed);
   }
 
@@ -201,9 +258,24 @@ export class QueueReplyChannel implements ReplyChannel {
   }
 
   private async start(): Promise<SessionConsumer> {
-    const { queue } = await this.session.queueDeclare('', { exclusive: true, autoDelete: true, durable: false });
+    const fixed = this.fixedName;
+    const { queue, consumerCount } =
+      fixed === undefined
+        ? await this.session.queueDeclare('', { exclusive: true, autoDelete: true, durable: false })
+        : await this.session.queueDeclare(fixed, {
+            durable: false,
+            exclusive: false,
+            autoDelete: false,
+            arguments: { 'x-expires': FIXED_REPLY_QUEUE_EXPIRES_MS },
+          });
+    if (consumerCount > 0) {
+      throw new ConfigError(
+        'replyQueue',
+        `reply queue '${queue}' already has ${consumerCount} consumer(s): another client reads it and would take ` +
+          `its replies; give every client instance a reply queue of its own`,
+      );
+    }
     this.current = queue;
-    const consumer = await this.session.consume(queue, (m) => this.onReply(m), { noAck: true });
-    return consumer;
+    return this.session.consume(queue, (m) => this.onReply(m), { noAck: true });
   }
 }
