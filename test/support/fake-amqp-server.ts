@@ -150,6 +150,8 @@ export class FakePeer {
   private queue: ReceivedMethod[] = [];
   private waiters: Array<(m: ReceivedMethod) => void> = [];
   private headerWaiter: (() => void) | null = null;
+  /** Channels in confirm mode (auto replies) and the last delivery tag acked on each. */
+  private readonly confirmTags = new Map<number, number>();
   private auto: { except: Set<MethodName>; handler?: (m: ReceivedMethod) => boolean | void } | null = null;
   readonly closed: Promise<void>;
 
@@ -310,6 +312,14 @@ export class FakePeer {
     const auto = this.auto;
     if (auto && !auto.except.has(r.method.name)) {
       if (auto.handler?.(r) === true) return;
+      if (r.method.name === 'confirm.select') this.confirmTags.set(r.channel, 0);
+      if (r.method.name === 'basic.publish' && this.confirmTags.has(r.channel)) {
+        // A broker in confirm mode acks every publish (content frames follow; the ack may precede them).
+        const tag = (this.confirmTags.get(r.channel) ?? 0) + 1;
+        this.confirmTags.set(r.channel, tag);
+        this.write(this.encoder.method(r.channel, 'basic.ack', { deliveryTag: tag, multiple: false }));
+        return;
+      }
       const reply = AUTO_REPLIES[r.method.name];
       const answer = reply ? (reply as (a: unknown) => [MethodName, object] | null)(r.method.args) : null;
       if (answer) {

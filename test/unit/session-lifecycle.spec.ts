@@ -1,0 +1,311 @@
+import { once } from 'node:events';
+import * as net from 'node:net';
+import { AmqpSession, ConfigError, ConnectionLostError, TimeoutError, type SessionOptions } from '../../lib';
+import { recordingLogger } from '../support/session-workload';
+import { FakeAmqpServer, type FakePeer } from '../support/fake-amqp-server';
+
+jest.setTimeout(20_000);
+
+/** A fake broker whose every connection completes the handshake and answers channel methods like RabbitMQ. */
+function healthyBroker(extra?: (peer: FakePeer, index: number) => void | Promise<void>): Promise<FakeAmqpServer> {
+  return FakeAmqpServer.start(async (peer, index) => {
+    await peer.handshake();
+    peer.autoReply();
+    await extra?.(peer, index);
+  });
+}
+
+/** A listener that accepts TCP and hangs up at once: every connect to it fails with a lost socket. */
+async function hangUpServer(): Promise<{ port: number; accepted: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const server = net.createServer((s) => {
+    count++;
+    s.destroy();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted: () => count,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+const sessions: AmqpSession[] = [];
+function session(options: SessionOptions): AmqpSession {
+  const s = new AmqpSession({ logger: recordingLogger(), heartbeat: 0, ...options });
+  sessions.push(s);
+  return s;
+}
+
+afterEach(async () => {
+  jest.restoreAllMocks();
+  for (const s of sessions.splice(0)) await s.close({ timeoutMs: 1000 }).catch(() => undefined);
+});
+
+/** Resources of the kinds Warren creates, counted by type. */
+function resources(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1;
+  return out;
+}
+
+describe('AmqpSession lifecycle: one reconnect policy', () => {
+  it('failFast: connect() makes connectionAttempts rounds over the URL list, retryDelay apart, then rejects with the last real error', async () => {
+    const a = await hangUpServer();
+    try {
+      const s = session({
+        url: [`amqp://127.0.0.1:${a.port}`],
+        connections: 'single',
+        failFast: true,
+        connectionAttempts: 3,
+        retryDelay: 0.15,
+      });
+      const started = Date.now();
+      const err = await s.connect().then(
+        () => new Error('connected'),
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(ConnectionLostError);
+      expect(err).not.toBeInstanceOf(TimeoutError);
+      expect(a.accepted()).toBe(3);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2 * 150 - 20);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('shuffleUrls changes the order a session tries its URLs in', async () => {
+    const dead = await hangUpServer();
+    const broker = await healthyBroker();
+    try {
+      const urls = [`amqp://127.0.0.1:${dead.port}`, broker.url()];
+      await session({ url: urls, connections: 'single' }).connect();
+      expect(dead.accepted()).toBe(1); // in order: the dead one first
+      jest.spyOn(Math, 'random').mockReturnValue(0); // Fisher-Yates with 0 swaps the two
+      await session({ url: urls, connections: 'single', shuffleUrls: true }).connect();
+      expect(dead.accepted()).toBe(1); // shuffled: the live one first, the dead one never tried
+    } finally {
+      await dead.close();
+      await broker.close();
+    }
+  });
+
+  it('reconnect.maxAttempts: the session gives up with the last connect error and emits recoveryFailed once', async () => {
+    const dead = await hangUpServer();
+    try {
+      const s = session({
+        url: `amqp://127.0.0.1:${dead.port}`,
+        connections: 'single',
+        reconnect: { initialDelayMs: 10, maxDelayMs: 20, maxAttempts: 4 },
+      });
+      const failed: Error[] = [];
+      s.on('recoveryFailed', (_role, e) => failed.push(e));
+      const err = await s.connect().then(
+        () => new Error('connected'),
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(ConnectionLostError);
+      expect(dead.accepted()).toBe(4);
+      expect(failed.length).toBe(2); // one per role of the shared connection
+      expect(failed[0]).toBe(err);
+    } finally {
+      await dead.close();
+    }
+  });
+
+  it('a connection that dies right after every successful reconnect backs off (growing delays) and warns', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0.999);
+    const logger = recordingLogger();
+    // Every connection but the first is closed by the "broker" as soon as it is open.
+    const broker = await healthyBroker((peer, index) => {
+      if (index > 0)
+        peer.send(0, 'connection.close', { replyCode: 320, replyText: 'CONNECTION_FORCED', classId: 0, methodId: 0 });
+    });
+    try {
+      const s = session({
+        url: broker.url(),
+        connections: 'single',
+        logger,
+        reconnect: { initialDelayMs: 40, maxDelayMs: 320, healthyAfterMs: 10_000 },
+      });
+      await s.connect();
+      const connectedAt: number[] = [];
+      const six = new Promise<void>((resolve) =>
+        s.on('connected', (role) => {
+          if (role !== 'publisher') return;
+          connectedAt.push(Date.now());
+          if (connectedAt.length === 6) resolve();
+        }),
+      );
+      (await broker.peer(0)).destroy();
+      await six;
+      const gaps = connectedAt.slice(1).map((t, i) => t - connectedAt[i]);
+      // Ceilings 40, 80, 160, 320, 320 (× 0.999): each gap is at least its backoff.
+      [80, 160, 320, 320, 320].forEach((min, i) => expect(gaps[i]).toBeGreaterThanOrEqual(min * 0.999 - 15));
+      expect(broker.connectionCount).toBeLessThan(10);
+      expect(logger.lines.some((l) => /^warn: .*lost \d+ time\(s\) in a row/.test(l))).toBe(true);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('after a connection stayed healthy for healthyAfterMs, the first reconnect is immediate again', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0.999);
+    const broker = await healthyBroker();
+    try {
+      const s = session({
+        url: broker.url(),
+        connections: 'single',
+        reconnect: { initialDelayMs: 2000, maxDelayMs: 2000, healthyAfterMs: 50 },
+      });
+      await s.connect();
+      await new Promise((r) => setTimeout(r, 80)); // let it become healthy (the behaviour under test is time-based)
+      const back = once(s, 'recovered');
+      const lostAt = Date.now();
+      (await broker.peer(0)).destroy();
+      await back;
+      expect(Date.now() - lostAt).toBeLessThan(1000); // a 2 s backoff would show
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe('AmqpSession lifecycle: setup steps', () => {
+  it('a publisher channel refused confirm mode: failFast connect() rejects at once naming the step and the reply code', async () => {
+    const broker = await FakeAmqpServer.start(async (peer) => {
+      await peer.handshake();
+      peer.autoReply([], (m) => {
+        if (m.method.name !== 'confirm.select') return false;
+        peer.send(m.channel, 'channel.close', {
+          replyCode: 540,
+          replyText: 'NOT_IMPLEMENTED',
+          classId: 85,
+          methodId: 10,
+        });
+        return true;
+      });
+    });
+    try {
+      const s = session({ url: broker.url(), failFast: true });
+      const err = await s.connect().then(
+        () => new Error('connected'),
+        (e: Error) => e,
+      );
+      expect(err.message).toMatch(/publisher channel/);
+      expect(err.message).toMatch(/540/);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('without failFast a refused confirm mode is retried with backoff, reported by setupFailed, and whenReady names it', async () => {
+    let refusals = 0;
+    const broker = await FakeAmqpServer.start(async (peer) => {
+      await peer.handshake();
+      peer.autoReply([], (m) => {
+        if (m.method.name !== 'confirm.select' || refusals >= 1000) return false;
+        refusals++;
+        peer.send(m.channel, 'channel.close', {
+          replyCode: 540,
+          replyText: 'NOT_IMPLEMENTED',
+          classId: 85,
+          methodId: 10,
+        });
+        return true;
+      });
+    });
+    try {
+      const s = session({ url: broker.url(), pool: { size: 1 }, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+      const failures: string[] = [];
+      const third = new Promise<void>((resolve) =>
+        s.on('setupFailed', (f) => {
+          failures.push(`${f.entity} #${f.attempt}: ${f.error.message}`);
+          if (f.attempt === 3) resolve();
+        }),
+      );
+      void s.connect().catch(() => undefined);
+      await third;
+      expect(failures[0]).toMatch(/^publisher channel 1 of 1 #1: .*540/);
+      const err = await s.whenReady(100).then(
+        () => new Error('ready'),
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err.message).toMatch(/publisher channel 1 of 1: .*540/);
+      refusals = 1000; // the broker accepts from now on
+      await s.whenReady(5000);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('a confirm.select never answered times out (operationTimeout) and is retried: connect() settles under failFast', async () => {
+    const broker = await FakeAmqpServer.start(async (peer) => {
+      await peer.handshake();
+      peer.autoReply([], (m) => m.method.name === 'confirm.select');
+    });
+    try {
+      const s = session({ url: broker.url(), failFast: true, operationTimeout: 0.2 });
+      const err = await s.connect().then(
+        () => new Error('connected'),
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err.message).toMatch(/publisher channel .*confirm\.select/);
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe('AmqpSession lifecycle: options and closing', () => {
+  it('an unknown session option, top level or nested, is a ConfigError naming it', () => {
+    expect(() => new AmqpSession({ urll: 'amqp://x' } as unknown as SessionOptions)).toThrow(ConfigError);
+    expect(() => new AmqpSession({ urll: 'amqp://x' } as unknown as SessionOptions)).toThrow(/^urll:/);
+    expect(() => new AmqpSession({ reconnect: { maxDelay: 5 } } as unknown as SessionOptions)).toThrow(
+      /^reconnect\.maxDelay:/,
+    );
+    expect(() => new AmqpSession({ pool: { size: 0 } })).toThrow(/^pool\.size:/);
+  });
+
+  it('close() during a connect in progress aborts it: no socket, timer or listener of the session remains', async () => {
+    // A peer that accepts TCP and never says a word: the handshake would wait handshake_timeout (20 s).
+    const silent = net.createServer(() => undefined);
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as net.AddressInfo).port;
+    const before = resources();
+    try {
+      const s = new AmqpSession({ url: `amqp://127.0.0.1:${port}`, logger: recordingLogger() });
+      const connecting = s.connect().catch((e: Error) => e);
+      await new Promise<void>((r) => silent.once('connection', () => r()));
+      await s.close();
+      expect(await connecting).toBeInstanceOf(Error);
+      await new Promise((r) => setImmediate(r));
+      const after = resources();
+      expect(after.TCPSocketWrap ?? 0).toBeLessThanOrEqual(before.TCPSocketWrap ?? 0);
+      expect(after.Timeout ?? 0).toBeLessThanOrEqual(before.Timeout ?? 0);
+    } finally {
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
+  });
+
+  it('after close() of a connected session nothing of it remains (no 30 s timer, no socket)', async () => {
+    const broker = await healthyBroker();
+    const before = resources();
+    try {
+      const s = new AmqpSession({ url: broker.url(), logger: recordingLogger(), heartbeat: 0 });
+      await s.connect();
+      await s.publish('', 'q', 'x').catch(() => undefined);
+      await s.close();
+      await new Promise((r) => setImmediate(r));
+      const after = resources();
+      expect(after.TCPSocketWrap ?? 0).toBeLessThanOrEqual(before.TCPSocketWrap ?? 0);
+      expect(after.Timeout ?? 0).toBeLessThanOrEqual(before.Timeout ?? 0);
+    } finally {
+      await broker.close();
+    }
+  });
+});
