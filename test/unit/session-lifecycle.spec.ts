@@ -260,6 +260,62 @@ describe('AmqpSession lifecycle: setup steps', () => {
   });
 });
 
+describe('AmqpSession lifecycle: consumers', () => {
+  it('a consumer whose channel the broker closes while consuming (406 acknowledgement timeout) comes back on a new channel', async () => {
+    const consumes: Array<{ channel: number; tag: string }> = [];
+    const broker = await healthyBroker((peer) => {
+      peer.autoReply([], (m) => {
+        if (m.method.name !== 'basic.consume') return false;
+        const tag = `ctag-${consumes.length + 1}`;
+        consumes.push({ channel: m.channel, tag });
+        peer.send(m.channel, 'basic.consume-ok', { consumerTag: tag });
+        return true;
+      });
+    });
+    try {
+      const s = session({ url: broker.url(), connections: 'single' });
+      await s.connect();
+      const bodies: string[] = [];
+      const got = new Promise<void>((resolve) =>
+        s.consume('work', (m) => {
+          bodies.push(m.body.toString());
+          m.ack();
+          if (m.body.toString() === 'after') resolve();
+        }),
+      );
+      await waitUntil(() => consumes.length === 1);
+      const peer = await broker.peer(0);
+      const first = consumes[0];
+      peer.send(first.channel, 'channel.close', {
+        replyCode: 406,
+        replyText: 'PRECONDITION_FAILED - delivery acknowledgement on channel timed out',
+        classId: 0,
+        methodId: 0,
+      });
+      await waitUntil(() => consumes.length === 2);
+      const second = consumes[1];
+      peer.deliver(
+        second.channel,
+        { consumerTag: second.tag, deliveryTag: 1, redelivered: true, exchange: '', routingKey: 'work' },
+        Buffer.from('after'),
+      );
+      await got;
+      expect(bodies).toEqual(['after']);
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+/** Polls a condition of the fake broker's own bookkeeping (no event to wait on there). */
+async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 describe('AmqpSession lifecycle: options and closing', () => {
   it('an unknown session option, top level or nested, is a ConfigError naming it', () => {
     expect(() => new AmqpSession({ urll: 'amqp://x' } as unknown as SessionOptions)).toThrow(ConfigError);
