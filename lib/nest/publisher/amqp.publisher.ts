@@ -1,4 +1,5 @@
-import { TimeoutError, type AmqpSession, type FieldTable, type PublishOptions } from '../../amqp';
+import { type AmqpSession, type FieldTable, type PublishOptions } from '../../amqp';
+import { withTimeout } from '../../amqp/deferred';
 import type { AmqpPublisherDefinition } from '../amqp-options.interface';
 import { WarrenHeaders } from '../amqp.constants';
 import { MessageIdSource } from '../message-id';
@@ -90,26 +91,12 @@ export class AmqpPublisher {
   }
 
   private async whenDeclared(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.ready,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new TimeoutError(
-                  `publisher '${this.name}': exchange '${this.exchange}' not declared within ${this.readyTimeoutMs} ms (broker down?)`,
-                  'publish',
-                  this.readyTimeoutMs,
-                ),
-              ),
-            this.readyTimeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withTimeout(
+      this.ready,
+      this.readyTimeoutMs,
+      'publish',
+      () =>
+        `publisher '${this.name}': exchange '${this.exchange}' not declared within ${this.readyTimeoutMs} ms (broker down?)`,
+    );
   }
 }

@@ -1,6 +1,7 @@
 import type { MessageHandler } from '@nestjs/microservices';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { AmqpSession, FieldTable, Logger, PublishOptions, SessionConsumer, SessionMessage } from '../../amqp';
+import { WaiterList } from '../../amqp/deferred';
 import { WarrenHeaders } from '../amqp.constants';
 import { describeError } from '../amqp.logger';
 import { AmqpContext, type DeliverySettlement } from '../ctx-host/amqp.context';
@@ -72,7 +73,7 @@ export class QueueConsumer {
   private running = 0;
   private readonly waiting: Waiting[] = [];
   private stopping = false;
-  private idleWaiters: Array<() => void> = [];
+  private readonly idleWaiters = new WaiterList();
 
   constructor(
     readonly plan: QueuePlan,
@@ -165,7 +166,7 @@ export class QueueConsumer {
       }
       void this.run(msg).then(done);
     }
-    if (this.idleWaiters.length > 0 && this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.idleWaiters.size > 0 && this.isIdle()) this.idleWaiters.resolveAll();
   }
 
   private isIdle(): boolean {
@@ -174,13 +175,10 @@ export class QueueConsumer {
 
   private whenIdle(timeoutMs: number): Promise<boolean> {
     if (this.isIdle()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return this.idleWaiters.wait(timeoutMs, 'drain').then(
+      () => true,
+      () => false,
+    );
   }
 
   private async process(msg: SessionMessage): Promise<void> {
