@@ -1,4 +1,4 @@
-import type { AmqpError } from './errors';
+import { UnroutableError, type AmqpError, type ReturnedMessage } from './errors';
 
 /** A publish waiting for its confirm: told once, by the broker's ack or nack or the channel's end. */
 export interface ConfirmWaiter {
@@ -10,10 +10,21 @@ export interface ConfirmWaiter {
 
 type Pending = ConfirmWaiter;
 
+/** A pending mandatory publish: where a basic.return for it would come from. */
+interface MandatoryPublish {
+  tag: number;
+  exchange: string;
+  routingKey: string;
+}
+
 /**
  * Publisher-confirm bookkeeping for one channel. Delivery tags are sequential from 1, so pending
  * publishes live in a deque indexed by `tag - base`: O(1) to add, settle one, or settle a
  * `multiple` range; out-of-order single acks leave holes that the base skips over.
+ *
+ * It also pairs a basic.return with the publish it answers: the broker sends the return before the
+ * ack of a mandatory publish it could not route, and a return carries no delivery tag, so the oldest
+ * pending mandatory publish to the same exchange and routing key is the one (as amqp091-go does).
  */
 export class Confirms {
   private next = 1;
@@ -21,6 +32,8 @@ export class Confirms {
   private slots: Array<Pending | null> = [];
   private head = 0;
   private count = 0;
+  /** Pending mandatory publishes, oldest first (settled ones are pruned from the front). */
+  private mandatory: MandatoryPublish[] = [];
 
   /** Tag the next publish will carry. */
   get nextTag(): number {
@@ -31,17 +44,33 @@ export class Confirms {
     return this.count;
   }
 
-  /** Register a publish; returns its delivery tag. */
-  add(entry: Pending): number {
+  /**
+   * Register a publish; returns its delivery tag. A `mandatory` publish may be answered by a
+   * basic.return from `exchange` with `routingKey` (see matchReturn).
+   */
+  add(entry: Pending, mandatory = false, exchange = '', routingKey = ''): number {
+    const tag = this.next++;
     this.slots.push(entry);
     this.count++;
-    return this.next++;
+    if (mandatory) this.mandatory.push({ tag, exchange, routingKey });
+    return tag;
   }
 
-  /** Look up a pending publish (to mark it returned). */
+  /** Look up a pending publish. */
   get(tag: number): Pending | null {
     const i = this.head + (tag - this.base);
     return i >= this.head && i < this.slots.length ? this.slots[i] : null;
+  }
+
+  /** A basic.return: the oldest pending mandatory publish to its exchange and key will fail as unroutable. */
+  matchReturn(returned: ReturnedMessage): void {
+    for (const p of this.mandatory) {
+      const pending = this.get(p.tag);
+      if (pending && !pending.returned && p.exchange === returned.exchange && p.routingKey === returned.routingKey) {
+        pending.returned = new UnroutableError(returned);
+        return;
+      }
+    }
   }
 
   ack(tag: number, multiple: boolean): void {
@@ -55,6 +84,7 @@ export class Confirms {
   /** Reject everything still pending (channel or connection closed). */
   failAll(err: AmqpError): void {
     const slots = this.slots;
+    this.mandatory = [];
     for (let i = this.head; i < slots.length; i++) slots[i]?.onFail(err);
     this.slots = [];
     this.head = 0;
@@ -86,5 +116,14 @@ export class Confirms {
       this.slots = slots.slice(this.head);
       this.head = 0;
     }
+    if (this.mandatory.length > 0) this.pruneMandatory();
+  }
+
+  /** Drop settled publishes from the front of the mandatory list. */
+  private pruneMandatory(): void {
+    const mandatory = this.mandatory;
+    let i = 0;
+    while (i < mandatory.length && this.get(mandatory[i].tag) === null) i++;
+    if (i > 0) mandatory.splice(0, i);
   }
 }
