@@ -17,10 +17,13 @@ import {
   ChannelError,
   ClosedError,
   EncodeError,
+  MessageTooLargeError,
   NackError,
   ProtocolError,
   ReplyCode,
   TimeoutError,
+  UnsupportedError,
+  type OversizedMessage,
   type ReturnedMessage,
 } from './errors';
 import type { Message, MessageFields, PublishOptions } from './message';
@@ -28,7 +31,7 @@ import { ContentAssembler } from './protocol/content-assembler';
 import type { FieldTable } from './protocol/field-table';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from './protocol/frame-parser';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
-import type { MessageProperties } from './protocol/properties';
+import type { DecodedProperties, MessageProperties } from './protocol/properties';
 import { Reader } from './protocol/reader';
 import { decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol/spec.generated';
 
@@ -79,6 +82,11 @@ export type ChannelEvents = {
   flow: [active: boolean];
   /** A consumer callback threw or rejected. */
   consumerError: [error: unknown, message: Message];
+  /**
+   * A message over `maxMessageSize` arrived: its body was skipped unread and (unless no-ack) it was
+   * rejected without requeue, so it is dead-lettered where the queue has a DLX. Logged as a warning too.
+   */
+  messageTooLarge: [message: OversizedMessage];
 };
 
 interface Rpc {
@@ -90,8 +98,8 @@ interface Rpc {
   timer?: NodeJS.Timeout;
   /** Runs synchronously when the reply is read, before any later frame (e.g. register a consumer). */
   onReply?: (m: DecodedMethod) => unknown;
-  /** A basic.get whose message expects an ack. */
-  expectsAck?: boolean;
+  /** A basic.get: its queue, and whether its message expects an ack. */
+  get?: { queue: string; expectsAck: boolean };
 }
 
 type ContentMethod =
@@ -100,6 +108,16 @@ type ContentMethod =
   | { kind: 'return'; args: MethodArgs['basic.return'] };
 
 const RESOLVED = Promise.resolve();
+const EMPTY = Buffer.alloc(0);
+
+/** Server capabilities (connection.start `capabilities`) that some methods need. */
+const CAPABILITIES = [
+  'exchange_exchange_bindings',
+  'basic.nack',
+  'publisher_confirms',
+  'consumer_cancel_notify',
+] as const;
+type Capability = (typeof CAPABILITIES)[number];
 const deliverReader = new Reader(Buffer.alloc(0));
 
 /**
@@ -120,6 +138,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private readonly idleWaiters = new WaiterList();
   /** Acks of one tick leave together as one multiple ack (see AckLedger). */
   private readonly acks: AckDeferral;
+  /** Capabilities the broker lacks, of those our methods need (see `require`). */
+  private readonly unsupported: ReadonlySet<Capability>;
 
   /** @internal created by AmqpConnection.channel() */
   constructor(
@@ -133,6 +153,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         this.connection.send(this.connection.encoder.settle(this.id, 80, deliveryTag, multiple ? 1 : 0)),
       () => this.connection.deferAcks(this),
     );
+    this.unsupported = unsupportedCapabilities(connection.serverProperties);
   }
 
   get isOpen(): boolean {
@@ -209,6 +230,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     routingKey: string,
     options: OperationOptions,
   ): Promise<void> {
+    this.require('exchange_exchange_bindings', method);
     const args = {
       destination,
       source,
@@ -344,7 +366,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       ['basic.get-ok', 'basic.get-empty'],
       options.timeout,
       () => null,
-      !noAck,
+      { queue, expectsAck: !noAck },
     );
     return (reply as Message | undefined) ?? null;
   }
@@ -471,8 +493,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.settleNow(80, tag, multiple ? 1 : 0, multiple);
   }
 
-  /** Negative acknowledgement (RabbitMQ extension); `requeue` defaults to true. */
+  /**
+   * Negative acknowledgement (RabbitMQ extension); `requeue` defaults to true. Throws UnsupportedError
+   * when the broker does not announce `basic.nack`.
+   */
   nack(message: Message | number, multiple = false, requeue = true): void {
+    this.require('basic.nack', 'basic.nack');
     this.settleNow(120, tagOf(message), (multiple ? 1 : 0) | (requeue ? 2 : 0), multiple);
   }
 
@@ -502,7 +528,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Enter publisher-confirm mode: every later publish resolves on the broker's ack. */
   async confirmSelect(options: { noWait?: boolean; timeout?: number } = {}): Promise<void> {
     if (this.confirms) return;
-    this.confirms = new Confirms();
+    this.require('publisher_confirms', 'confirm.select');
+    this.confirms = new Confirms(this.connection.options.confirmTimeoutMs, () => this.checkIdle());
     try {
       // The spec spells this one field `nowait`.
       if (options.noWait) this.sendNow('confirm.select', { nowait: true });
@@ -598,7 +625,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
         : type === FRAME_BODY
           ? this.assembler.bodyFrame(buf.subarray(start, end))
           : null;
-    if (done)
+    if (done === null) return;
+    if (done.skippedSize > 0) this.onOversized(done.method, done.properties, done.skippedSize);
+    else
       this.onContent(done.method, {
         body: done.body,
         properties: done.properties,
@@ -618,12 +647,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
           this.connection.logger.warn(
             `delivery for unknown consumer ${method.args.consumerTag} on channel ${this.id}: requeued`,
           );
-          this.nack(method.args.deliveryTag, false, true);
+          this.reject(method.args.deliveryTag, true);
         }
         return;
       }
       case 'get-ok':
-        if (this.rpcs[0]?.expectsAck) this.acks.delivered(method.args.deliveryTag);
+        if (this.rpcs[0]?.get?.expectsAck) this.acks.delivered(method.args.deliveryTag);
         this.settleRpc(message);
         return;
       case 'return': {
@@ -641,6 +670,63 @@ export class Channel extends EventEmitter<ChannelEvents> {
         return;
       }
     }
+  }
+
+  /**
+   * A message whose body was over maxMessageSize (skipped unread): reject it without requeue so the
+   * broker dead-letters it instead of redelivering it, and report it. The channel stays open.
+   */
+  private onOversized(method: ContentMethod, properties: DecodedProperties, size: number): void {
+    if (this.state === 'closed') return;
+    const a = method.args;
+    const oversized: OversizedMessage = {
+      kind: method.kind === 'get-ok' ? 'get' : method.kind,
+      size,
+      limit: this.connection.options.maxMessageSize,
+      exchange: a.exchange,
+      routingKey: a.routingKey,
+    };
+    if (properties.messageId !== undefined) oversized.messageId = properties.messageId;
+    let outcome: string;
+    let failedGet: MessageTooLargeError | null = null;
+    switch (method.kind) {
+      case 'deliver':
+      case 'get-ok': {
+        const entry = method.kind === 'deliver' ? this.consumers.get(method.args.consumerTag) : undefined;
+        const get = method.kind === 'get-ok' ? this.rpcs[0]?.get : undefined;
+        const queue = entry?.queue ?? get?.queue;
+        if (queue !== undefined) oversized.queue = queue;
+        oversized.deliveryTag = method.args.deliveryTag;
+        const expectsAck = method.kind === 'deliver' ? entry?.noAck !== true : get?.expectsAck === true;
+        if (!expectsAck) outcome = 'dropped (no-ack)';
+        else if (this.state !== 'open') outcome = 'left to the closing channel (requeued by the broker)';
+        else {
+          this.reject(method.args.deliveryTag, false);
+          outcome = 'rejected without requeue (dead-lettered if the queue has a DLX)';
+        }
+        if (method.kind === 'get-ok') failedGet = new MessageTooLargeError(oversized);
+        break;
+      }
+      case 'return':
+        // No body to hand out, but a mandatory publish it answers must still fail as unroutable.
+        this.confirms?.matchReturn({
+          replyCode: method.args.replyCode,
+          replyText: method.args.replyText,
+          exchange: a.exchange,
+          routingKey: a.routingKey,
+          body: EMPTY,
+          properties: properties.toJSON() as Record<string, unknown>,
+        });
+        outcome = 'return dropped';
+        break;
+    }
+    this.connection.logger.warn(
+      `message of ${size} bytes over maxMessageSize ${oversized.limit} on channel ${this.id} ` +
+        `(queue '${oversized.queue ?? ''}', exchange '${oversized.exchange}', routing key '${oversized.routingKey}', ` +
+        `message id '${oversized.messageId ?? ''}', delivery tag ${oversized.deliveryTag ?? '-'}): body skipped, ${outcome}`,
+    );
+    this.emit('messageTooLarge', oversized);
+    if (failedGet) this.settleRpc(undefined, failedGet);
   }
 
   private onMethod(m: DecodedMethod): void {
@@ -709,6 +795,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private startConsumer(queue: string, options: ConsumeOptions, entry: ConsumerEntry): Promise<Consumer> {
     let start: ConsumerStart;
     try {
+      // onCancel could never fire on a broker that does not notify cancellations.
+      if (options.onCancel) this.require('consumer_cancel_notify', 'basic.consume with onCancel');
       start = this.consumers.prepare(queue, options, entry);
     } catch (err) {
       return Promise.reject(err);
@@ -774,7 +862,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     replies: readonly MethodName[],
     timeout?: number,
     onReply?: (m: DecodedMethod) => unknown,
-    expectsAck?: boolean,
+    get?: Rpc['get'],
   ): Promise<unknown> {
     if (this.state === 'closed' || this.state === 'closing') return Promise.reject(this.closedError());
     this.acks.flush();
@@ -785,7 +873,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      const rpc: Rpc = { name, replies, frame, resolve, reject, onReply, expectsAck };
+      const rpc: Rpc = { name, replies, frame, resolve, reject, onReply, get };
       const ms = timeout ?? this.connection.options.operationTimeoutMs;
       if (ms > 0) {
         rpc.timer = setTimeout(() => this.timedOut(rpc, ms), ms);
@@ -796,11 +884,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     });
   }
 
-  private settleRpc(value: unknown): void {
+  /** The head call got its reply: resolve it with `value` (or reject it with `failure`), send the next. */
+  private settleRpc(value: unknown, failure?: Error): void {
     const rpc = this.rpcs.shift();
     if (!rpc) throw new ProtocolError(`unexpected reply on channel ${this.id}`, ReplyCode.COMMAND_INVALID);
     clearTimeout(rpc.timer);
-    rpc.resolve(value);
+    if (failure) rpc.reject(failure);
+    else rpc.resolve(value);
     const next = this.rpcs[0];
     if (next) this.connection.send(next.frame);
     this.checkIdle();
@@ -819,6 +909,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
         methodId: 0,
       });
       this.ended(err, true);
+    }
+  }
+
+  /** Throw UnsupportedError, before anything is sent or recorded, when the broker lacks `capability`. */
+  private require(capability: Capability, operation: string): void {
+    if (this.unsupported.size > 0 && this.unsupported.has(capability)) {
+      throw new UnsupportedError(capability, operation);
     }
   }
 
@@ -861,6 +958,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private release(): void {
     this.connection.releaseChannel(this.id);
   }
+}
+
+/**
+ * Which needed capabilities the broker lacks. A broker that sends a `capabilities` table (RabbitMQ
+ * always does) supports only what it lists as true; one that sends no table at all is not second-guessed.
+ */
+function unsupportedCapabilities(serverProperties: FieldTable): ReadonlySet<Capability> {
+  const caps = serverProperties.capabilities;
+  if (caps === undefined) return new Set();
+  const table = caps !== null && typeof caps === 'object' && !Array.isArray(caps) && !Buffer.isBuffer(caps) ? caps : {};
+  return new Set(CAPABILITIES.filter((c) => (table as FieldTable)[c] !== true));
 }
 
 function tagOf(message: Message | number): number {

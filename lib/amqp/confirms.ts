@@ -1,4 +1,4 @@
-import { UnroutableError, type AmqpError, type ReturnedMessage } from './errors';
+import { TimeoutError, UnroutableError, type AmqpError, type ReturnedMessage } from './errors';
 
 /** A publish waiting for its confirm: told once, by the broker's ack or nack or the channel's end. */
 export interface ConfirmWaiter {
@@ -25,15 +25,33 @@ interface MandatoryPublish {
  * It also pairs a basic.return with the publish it answers: the broker sends the return before the
  * ack of a mandatory publish it could not route, and a return carries no delivery tag, so the oldest
  * pending mandatory publish to the same exchange and routing key is the one (as amqp091-go does).
+ *
+ * And it bounds the wait for a confirm: a publish unconfirmed after `timeoutMs` fails with a
+ * TimeoutError (it may still have been delivered), and a late ack for it is ignored. One timer per
+ * channel, armed for the oldest pending publish (pending publishes are in tag order, so oldest
+ * first); when it fires it fails what has expired and re-arms for the new oldest. Acks never touch
+ * the timer, except the one that leaves nothing pending, which clears it.
  */
 export class Confirms {
   private next = 1;
   private base = 1;
   private slots: Array<Pending | null> = [];
+  /** When each slot's publish was sent (Date.now()), parallel to `slots`; kept only with a timeout. */
+  private sentAt: number[] = [];
   private head = 0;
   private count = 0;
+  private timer: NodeJS.Timeout | null = null;
   /** Pending mandatory publishes, oldest first (settled ones are pruned from the front). */
   private mandatory: MandatoryPublish[] = [];
+
+  /**
+   * `timeoutMs`: how long a publish may wait for its confirm (0: forever). `onTimedOut` runs after
+   * publishes failed for lack of one (the channel re-checks whether it is idle).
+   */
+  constructor(
+    private readonly timeoutMs = 0,
+    private readonly onTimedOut: () => void = () => undefined,
+  ) {}
 
   /** Tag the next publish will carry. */
   get nextTag(): number {
@@ -52,6 +70,10 @@ export class Confirms {
     const tag = this.next++;
     this.slots.push(entry);
     this.count++;
+    if (this.timeoutMs > 0) {
+      this.sentAt.push(Date.now());
+      if (this.timer === null) this.arm(this.timeoutMs);
+    }
     if (mandatory) this.mandatory.push({ tag, exchange, routingKey });
     return tag;
   }
@@ -85,8 +107,10 @@ export class Confirms {
   failAll(err: AmqpError): void {
     const slots = this.slots;
     this.mandatory = [];
+    this.disarm();
     for (let i = this.head; i < slots.length; i++) slots[i]?.onFail(err);
     this.slots = [];
+    this.sentAt = [];
     this.head = 0;
     this.base = this.next;
     this.count = 0;
@@ -107,17 +131,66 @@ export class Confirms {
       else if (p.returned) p.onFail(p.returned);
       else p.onConfirm();
     }
-    // Advance past settled slots; compact now and then so the array does not grow forever.
+    this.advance();
+    if (this.count === 0) this.disarm();
+  }
+
+  /** Advance past settled slots; compact now and then so the arrays do not grow forever. */
+  private advance(): void {
+    const slots = this.slots;
     while (this.head < slots.length && slots[this.head] === null) {
       this.head++;
       this.base++;
     }
     if (this.head > 1024 && this.head * 2 > slots.length) {
       this.slots = slots.slice(this.head);
+      if (this.timeoutMs > 0) this.sentAt = this.sentAt.slice(this.head);
       this.head = 0;
     }
     if (this.mandatory.length > 0) this.pruneMandatory();
   }
+
+  /** Not unref'd: a publish awaiting its confirm keeps the process alive, as its socket does. */
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.expire, ms);
+  }
+
+  private disarm(): void {
+    if (this.timer === null) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** The timer fired: fail every publish sent `timeoutMs` ago or earlier, re-arm for the oldest left. */
+  private readonly expire = (): void => {
+    // `timer` stays set while callbacks run, so a publish made from one does not arm a second timer.
+    const ms = this.timeoutMs;
+    const now = Date.now();
+    const slots = this.slots;
+    let failed = false;
+    // Sent times grow with the tag: the expired publishes are a prefix of the pending ones.
+    for (let i = this.head; i < slots.length && this.slots === slots; i++) {
+      const p = slots[i];
+      if (p === null) continue;
+      if (now - this.sentAt[i] < ms) break;
+      slots[i] = null;
+      this.count--;
+      failed = true;
+      const tag = this.base + (i - this.head);
+      p.onFail(
+        new TimeoutError(
+          `no publisher confirm for delivery tag ${tag} within ${ms} ms (the message may still have been delivered)`,
+          'publish confirm',
+          ms,
+        ),
+      );
+    }
+    if (this.slots === slots) this.advance();
+    // A callback above may have closed the channel (failAll: nothing pending) or published more.
+    this.timer = null;
+    if (this.count > 0) this.arm(Math.max(1, this.sentAt[this.head] + ms - Date.now()));
+    if (failed) this.onTimedOut();
+  };
 
   /** Drop settled publishes from the front of the mandatory list. */
   private pruneMandatory(): void {
