@@ -66,10 +66,6 @@ export class ConsumerRegistry {
 
   constructor(private readonly channel: Channel) {}
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** The consumer a delivery is for (hot path). */
   get(consumerTag: string): ConsumerEntry | undefined {
     return this.entries.get(consumerTag);
