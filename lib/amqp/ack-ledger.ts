@@ -149,3 +149,78 @@ export class AckLedger {
     }
   }
 }
+
+/**
+ * A channel's acks: single acks of tracked deliveries are deferred to the connection's next write
+ * (where the tick's acks are coalesced by the AckLedger); every other settlement goes out at once,
+ * after the deferred acks, so the broker sees settlements in call order.
+ */
+export class AckDeferral {
+  private readonly ledger = new AckLedger();
+  /** A flush is scheduled with the connection. */
+  private queued = false;
+  /**
+   * tx.select was sent: every ack leaves at once as a single ack. A tx.rollback un-settles the acks it
+   * undoes, which the ledger cannot follow, so a later multiple ack could cover them.
+   */
+  private txMode = false;
+
+  /**
+   * `send` writes one basic.ack; `schedule` asks the connection to call `scheduledFlush` before its
+   * next write.
+   */
+  constructor(
+    private readonly send: AckSink,
+    private readonly schedule: () => void,
+  ) {}
+
+  /** Deliveries not yet settled on the wire. */
+  get size(): number {
+    return this.ledger.size;
+  }
+
+  /** A delivery that expects an ack. */
+  delivered(deliveryTag: number): void {
+    this.ledger.delivered(deliveryTag);
+  }
+
+  /** tx.select: from now on no ack is deferred. */
+  enterTxMode(): void {
+    this.txMode = true;
+  }
+
+  /**
+   * A single ack: deferred to the next write when the delivery is tracked and outstanding. False: it
+   * must go out now (see `settledNow`).
+   */
+  defer(deliveryTag: number): boolean {
+    if (this.txMode || !this.ledger.deferAck(deliveryTag)) return false;
+    if (!this.queued) {
+      this.queued = true;
+      this.schedule();
+    }
+    return true;
+  }
+
+  /** Send the deferred acks now (before any other method leaves). */
+  flush(): void {
+    if (this.ledger.pendingAcks > 0) this.ledger.flush(this.send);
+  }
+
+  /** The connection is about to write: send the deferred acks if the channel can still carry them. */
+  scheduledFlush(channelOpen: boolean): void {
+    this.queued = false;
+    if (channelOpen) this.flush();
+  }
+
+  /** A settlement of `deliveryTag` (or, `multiple`, of everything up to it) just went out. */
+  settled(deliveryTag: number, multiple: boolean): void {
+    if (multiple) this.ledger.settledUpTo(deliveryTag);
+    else this.ledger.settledNow(deliveryTag);
+  }
+
+  /** Forget every delivery (the channel closed, or basic.recover requeued every unacked one). */
+  clear(): void {
+    this.ledger.clear();
+  }
+}

@@ -1,24 +1,29 @@
 import { EventEmitter } from 'node:events';
-import { AckLedger } from './ack-ledger';
+import { AckDeferral } from './ack-ledger';
 import type { AmqpConnection } from './connection';
 import { Confirms, type ConfirmWaiter } from './confirms';
 import {
+  ConsumerRegistry,
   ConsumerStream,
   type Consumer,
   type ConsumeOptions,
   type ConsumerEntry,
+  type ConsumerStart,
   type MessageHandler,
 } from './consumer';
+import { Deferred, WaiterList, withTimeout } from './deferred';
 import {
   AmqpError,
   ChannelError,
   ClosedError,
   EncodeError,
+  MessageTooLargeError,
   NackError,
   ProtocolError,
   ReplyCode,
   TimeoutError,
-  UnroutableError,
+  UnsupportedError,
+  type OversizedMessage,
   type ReturnedMessage,
 } from './errors';
 import type { Message, MessageFields, PublishOptions } from './message';
@@ -26,7 +31,7 @@ import { ContentAssembler } from './protocol/content-assembler';
 import type { FieldTable } from './protocol/field-table';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from './protocol/frame-parser';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
-import type { MessageProperties } from './protocol/properties';
+import type { DecodedProperties, MessageProperties } from './protocol/properties';
 import { Reader } from './protocol/reader';
 import { decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol/spec.generated';
 
@@ -77,6 +82,11 @@ export type ChannelEvents = {
   flow: [active: boolean];
   /** A consumer callback threw or rejected. */
   consumerError: [error: unknown, message: Message];
+  /**
+   * A message over `maxMessageSize` arrived: its body was skipped unread and (unless no-ack) it was
+   * rejected without requeue, so it is dead-lettered where the queue has a DLX. Logged as a warning too.
+   */
+  messageTooLarge: [message: OversizedMessage];
 };
 
 interface Rpc {
@@ -88,8 +98,8 @@ interface Rpc {
   timer?: NodeJS.Timeout;
   /** Runs synchronously when the reply is read, before any later frame (e.g. register a consumer). */
   onReply?: (m: DecodedMethod) => unknown;
-  /** A basic.get whose message expects an ack. */
-  expectsAck?: boolean;
+  /** A basic.get: its queue, and whether its message expects an ack. */
+  get?: { queue: string; expectsAck: boolean };
 }
 
 type ContentMethod =
@@ -97,13 +107,17 @@ type ContentMethod =
   | { kind: 'get-ok'; args: MethodArgs['basic.get-ok'] }
   | { kind: 'return'; args: MethodArgs['basic.return'] };
 
-interface MandatoryPublish {
-  tag: number;
-  exchange: string;
-  routingKey: string;
-}
-
 const RESOLVED = Promise.resolve();
+const EMPTY = Buffer.alloc(0);
+
+/** Server capabilities (connection.start `capabilities`) that some methods need. */
+const CAPABILITIES = [
+  'exchange_exchange_bindings',
+  'basic.nack',
+  'publisher_confirms',
+  'consumer_cancel_notify',
+] as const;
+type Capability = (typeof CAPABILITIES)[number];
 const deliverReader = new Reader(Buffer.alloc(0));
 
 /**
@@ -114,21 +128,18 @@ const deliverReader = new Reader(Buffer.alloc(0));
 export class Channel extends EventEmitter<ChannelEvents> {
   private readonly rpcs: Rpc[] = [];
   private readonly assembler: ContentAssembler<ContentMethod>;
-  private readonly consumers = new Map<string, ConsumerEntry>();
+  private readonly consumers = new ConsumerRegistry(this);
   private confirms: Confirms | null = null;
-  private mandatory: MandatoryPublish[] = [];
   private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
   private closeError: AmqpError | undefined;
-  private closeOk: (() => void) | null = null;
-  private idleWaiters: Array<() => void> = [];
-  /** Deliveries awaiting an ack: acks of one tick leave together as one multiple ack (see AckLedger). */
-  private readonly acks = new AckLedger();
-  private acksQueued = false;
-  /**
-   * tx.select was sent: every ack leaves at once as a single ack. A tx.rollback un-settles the acks it
-   * undoes, which the ledger cannot follow, so a later multiple ack could cover them.
-   */
-  private txMode = false;
+  /** Set by close(): resolved by the broker's close-ok (or the channel's end). */
+  private closeOk: Deferred | null = null;
+  /** settle() callers, woken when no call or confirm is pending. */
+  private readonly idleWaiters = new WaiterList();
+  /** Acks of one tick leave together as one multiple ack (see AckLedger). */
+  private readonly acks: AckDeferral;
+  /** Capabilities the broker lacks, of those our methods need (see `require`). */
+  private readonly unsupported: ReadonlySet<Capability>;
 
   /** @internal created by AmqpConnection.channel() */
   constructor(
@@ -137,6 +148,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
   ) {
     super();
     this.assembler = new ContentAssembler(connection.options.maxMessageSize);
+    this.acks = new AckDeferral(
+      (deliveryTag, multiple) =>
+        this.connection.send(this.connection.encoder.settle(this.id, 80, deliveryTag, multiple ? 1 : 0)),
+      () => this.connection.deferAcks(this),
+    );
+    this.unsupported = unsupportedCapabilities(connection.serverProperties);
   }
 
   get isOpen(): boolean {
@@ -213,6 +230,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     routingKey: string,
     options: OperationOptions,
   ): Promise<void> {
+    this.require('exchange_exchange_bindings', method);
     const args = {
       destination,
       source,
@@ -321,12 +339,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (typeof handlerOrOptions === 'function') {
       const handler = handlerOrOptions;
       const options = maybeOptions;
-      return this.startConsumer(queue, options, {
-        queue,
-        deliver: (m) => this.runHandler(handler, m),
-        cancelledByServer: () => undefined,
-        ended: () => undefined,
-      });
+      return this.startConsumer(queue, options, this.consumers.handlerEntry(queue, handler));
     }
     const options = handlerOrOptions ?? {};
     return new ConsumerStream((entry) => this.startConsumer(queue, options, entry), queue);
@@ -335,11 +348,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   async cancel(consumerTag: string, options: { noWait?: boolean; timeout?: number } = {}): Promise<void> {
     if (options.noWait) {
       this.sendNow('basic.cancel', { consumerTag, noWait: true });
-      this.consumers.delete(consumerTag);
+      this.consumers.remove(consumerTag);
       return;
     }
     await this.call('basic.cancel', { consumerTag, noWait: false }, ['basic.cancel-ok'], options.timeout, (m) => {
-      if (m.name === 'basic.cancel-ok') this.consumers.delete(m.args.consumerTag);
+      if (m.name === 'basic.cancel-ok') this.consumers.remove(m.args.consumerTag);
     });
   }
 
@@ -353,7 +366,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       ['basic.get-ok', 'basic.get-empty'],
       options.timeout,
       () => null,
-      !noAck,
+      { queue, expectsAck: !noAck },
     );
     return (reply as Message | undefined) ?? null;
   }
@@ -434,8 +447,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     options: PublishOptions | undefined,
     waiter: ConfirmWaiter,
   ): void {
-    const tag = confirms.add(waiter);
-    if (options?.mandatory) this.mandatory.push({ tag, exchange, routingKey });
+    confirms.add(waiter, options?.mandatory === true, exchange, routingKey);
     this.connection.send(frames);
   }
 
@@ -477,18 +489,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const tag = tagOf(message);
     // A single ack of a delivery this channel tracks waits for the connection's next write, where the
     // tick's acks are coalesced (AckLedger). Everything else goes out now, after any deferred acks.
-    if (!multiple && !this.txMode && this.state === 'open' && this.acks.deferAck(tag)) {
-      if (!this.acksQueued) {
-        this.acksQueued = true;
-        this.connection.deferAcks(this);
-      }
-      return;
-    }
+    if (!multiple && this.state === 'open' && this.acks.defer(tag)) return;
     this.settleNow(80, tag, multiple ? 1 : 0, multiple);
   }
 
-  /** Negative acknowledgement (RabbitMQ extension); `requeue` defaults to true. */
+  /**
+   * Negative acknowledgement (RabbitMQ extension); `requeue` defaults to true. Throws UnsupportedError
+   * when the broker does not announce `basic.nack`.
+   */
   nack(message: Message | number, multiple = false, requeue = true): void {
+    this.require('basic.nack', 'basic.nack');
     this.settleNow(120, tagOf(message), (multiple ? 1 : 0) | (requeue ? 2 : 0), multiple);
   }
 
@@ -512,14 +522,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal The connection is about to write: send this channel's deferred acks. */
   flushDeferredAcks(): void {
-    this.acksQueued = false;
-    if (this.state === 'open') this.flushAcks();
+    this.acks.scheduledFlush(this.state === 'open');
   }
 
   /** Enter publisher-confirm mode: every later publish resolves on the broker's ack. */
   async confirmSelect(options: { noWait?: boolean; timeout?: number } = {}): Promise<void> {
     if (this.confirms) return;
-    this.confirms = new Confirms();
+    this.require('publisher_confirms', 'confirm.select');
+    this.confirms = new Confirms(this.connection.options.confirmTimeoutMs, () => this.checkIdle());
     try {
       // The spec spells this one field `nowait`.
       if (options.noWait) this.sendNow('confirm.select', { nowait: true });
@@ -531,7 +541,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   async txSelect(options: { timeout?: number } = {}): Promise<void> {
-    this.txMode = true;
+    this.acks.enterTxMode();
     await this.call('tx.select', {}, ['tx.select-ok'], options.timeout);
   }
   async txCommit(options: { timeout?: number } = {}): Promise<void> {
@@ -550,7 +560,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Resolves when no synchronous method or confirm is pending on this channel. */
   settle(): Promise<void> {
     if (this.isIdle()) return RESOLVED;
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.idleWaiters.wait();
   }
 
   /** Graceful close: let pending operations and confirms settle, then channel.close → close-ok. */
@@ -559,19 +569,20 @@ export class Channel extends EventEmitter<ChannelEvents> {
     await this.settle();
     if (this.state !== 'open') return;
     // Acks made before close() count: they leave ahead of channel.close.
-    this.flushAcks();
+    this.acks.flush();
     this.state = 'closing';
-    const done = new Promise<void>((resolve) => (this.closeOk = resolve));
+    const closeOk = (this.closeOk = new Deferred());
     this.connection.sendMethod(this.id, 'channel.close', {
       replyCode: 200,
       replyText: 'Goodbye',
       classId: 0,
       methodId: 0,
     });
+    // A broker that never answers does not hold the close: the channel ends either way.
     const ms = this.connection.options.operationTimeoutMs;
-    const timer = setTimeout(() => this.closeOk?.(), ms);
-    await done;
-    clearTimeout(timer);
+    await withTimeout(closeOk.promise, ms, 'channel.close').catch((err: Error) =>
+      this.connection.logger.debug?.(`channel ${this.id}: ${err.message}; closed without close-ok`),
+    );
     this.ended(undefined);
   }
 
@@ -614,7 +625,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
         : type === FRAME_BODY
           ? this.assembler.bodyFrame(buf.subarray(start, end))
           : null;
-    if (done)
+    if (done === null) return;
+    if (done.skippedSize > 0) this.onOversized(done.method, done.properties, done.skippedSize);
+    else
       this.onContent(done.method, {
         body: done.body,
         properties: done.properties,
@@ -634,12 +647,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
           this.connection.logger.warn(
             `delivery for unknown consumer ${method.args.consumerTag} on channel ${this.id}: requeued`,
           );
-          this.nack(method.args.deliveryTag, false, true);
+          this.reject(method.args.deliveryTag, true);
         }
         return;
       }
       case 'get-ok':
-        if (this.rpcs[0]?.expectsAck) this.acks.delivered(method.args.deliveryTag);
+        if (this.rpcs[0]?.get?.expectsAck) this.acks.delivered(method.args.deliveryTag);
         this.settleRpc(message);
         return;
       case 'return': {
@@ -652,11 +665,68 @@ export class Channel extends EventEmitter<ChannelEvents> {
           body: message.body,
           properties: message.properties.toJSON() as Record<string, unknown>,
         };
-        this.matchReturn(returned);
+        this.confirms?.matchReturn(returned);
         this.emit('return', returned);
         return;
       }
     }
+  }
+
+  /**
+   * A message whose body was over maxMessageSize (skipped unread): reject it without requeue so the
+   * broker dead-letters it instead of redelivering it, and report it. The channel stays open.
+   */
+  private onOversized(method: ContentMethod, properties: DecodedProperties, size: number): void {
+    if (this.state === 'closed') return;
+    const a = method.args;
+    const oversized: OversizedMessage = {
+      kind: method.kind === 'get-ok' ? 'get' : method.kind,
+      size,
+      limit: this.connection.options.maxMessageSize,
+      exchange: a.exchange,
+      routingKey: a.routingKey,
+    };
+    if (properties.messageId !== undefined) oversized.messageId = properties.messageId;
+    let outcome: string;
+    let failedGet: MessageTooLargeError | null = null;
+    switch (method.kind) {
+      case 'deliver':
+      case 'get-ok': {
+        const entry = method.kind === 'deliver' ? this.consumers.get(method.args.consumerTag) : undefined;
+        const get = method.kind === 'get-ok' ? this.rpcs[0]?.get : undefined;
+        const queue = entry?.queue ?? get?.queue;
+        if (queue !== undefined) oversized.queue = queue;
+        oversized.deliveryTag = method.args.deliveryTag;
+        const expectsAck = method.kind === 'deliver' ? entry?.noAck !== true : get?.expectsAck === true;
+        if (!expectsAck) outcome = 'dropped (no-ack)';
+        else if (this.state !== 'open') outcome = 'left to the closing channel (requeued by the broker)';
+        else {
+          this.reject(method.args.deliveryTag, false);
+          outcome = 'rejected without requeue (dead-lettered if the queue has a DLX)';
+        }
+        if (method.kind === 'get-ok') failedGet = new MessageTooLargeError(oversized);
+        break;
+      }
+      case 'return':
+        // No body to hand out, but a mandatory publish it answers must still fail as unroutable.
+        this.confirms?.matchReturn({
+          replyCode: method.args.replyCode,
+          replyText: method.args.replyText,
+          exchange: a.exchange,
+          routingKey: a.routingKey,
+          body: EMPTY,
+          properties: properties.toJSON() as Record<string, unknown>,
+        });
+        outcome = 'return dropped';
+        break;
+    }
+    this.connection.logger.warn(
+      `message of ${size} bytes over maxMessageSize ${oversized.limit} on channel ${this.id} ` +
+        `(queue '${oversized.queue ?? ''}', exchange '${oversized.exchange}', routing key '${oversized.routingKey}', ` +
+        `message id '${oversized.messageId ?? ''}', delivery tag ${oversized.deliveryTag ?? '-'}): body skipped, ${outcome}`,
+    );
+    this.emit('messageTooLarge', oversized);
+    if (failedGet) this.settleRpc(undefined, failedGet);
   }
 
   private onMethod(m: DecodedMethod): void {
@@ -669,21 +739,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
         return;
       case 'basic.ack':
         this.confirms?.ack(m.args.deliveryTag, m.args.multiple);
-        this.pruneMandatory();
         this.checkIdle();
         return;
       case 'basic.nack':
         this.confirms?.nack(m.args.deliveryTag, m.args.multiple, (tag) => new NackError(tag));
-        this.pruneMandatory();
         this.checkIdle();
         return;
       case 'basic.cancel': {
         // Consumer cancel notification: the queue went away.
         const tag = m.args.consumerTag;
-        const entry = this.consumers.get(tag);
-        this.consumers.delete(tag);
         if (!m.args.noWait) this.connection.sendMethod(this.id, 'basic.cancel-ok', { consumerTag: tag });
-        entry?.cancelledByServer(tag);
+        this.consumers.cancelledByServer(tag);
         this.emit('cancel', tag);
         return;
       }
@@ -705,7 +771,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         return;
       }
       case 'channel.close-ok':
-        if (this.closeOk) this.closeOk();
+        if (this.closeOk) this.closeOk.resolve();
         else this.release();
         return;
       default:
@@ -727,68 +793,22 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // ---- internals ----
 
   private startConsumer(queue: string, options: ConsumeOptions, entry: ConsumerEntry): Promise<Consumer> {
-    const args = {
-      queue,
-      consumerTag: options.consumerTag ?? '',
-      noLocal: options.noLocal ?? false,
-      noAck: options.noAck ?? false,
-      exclusive: options.exclusive ?? false,
-      noWait: options.noWait ?? false,
-      arguments:
-        options.priority === undefined
-          ? (options.arguments ?? {})
-          : { ...options.arguments, 'x-priority': options.priority },
-    };
-    const withCancel: ConsumerEntry = {
-      ...entry,
-      noAck: args.noAck,
-      cancelledByServer: (tag) => {
-        options.onCancel?.(tag);
-        entry.cancelledByServer(tag);
-      },
-    };
-    const consumer = {
-      consumerTag: args.consumerTag,
-      queue,
-      cancel: () => this.cancel(consumer.consumerTag),
-    };
-    if (args.noWait) {
-      if (!args.consumerTag)
-        return Promise.reject(new EncodeError('consumerTag', 'noWait consumers need their own consumerTag'));
-      this.consumers.set(args.consumerTag, withCancel);
-      this.sendNow('basic.consume', args);
-      return Promise.resolve(consumer);
-    }
-    return this.call('basic.consume', args, ['basic.consume-ok'], undefined, (m) => {
-      // Register before any later frame is read: deliveries may follow consume-ok in the same chunk.
-      if (m.name === 'basic.consume-ok') {
-        consumer.consumerTag = m.args.consumerTag;
-        this.consumers.set(m.args.consumerTag, withCancel);
-      }
-      return consumer;
-    }) as Promise<Consumer>;
-  }
-
-  private runHandler(handler: MessageHandler, message: Message): void {
+    let start: ConsumerStart;
     try {
-      const r = handler(message);
-      if (r && typeof (r as Promise<void>).then === 'function') {
-        (r as Promise<void>).then(undefined, (err: unknown) => this.reportConsumerError(err, message));
-      }
+      // onCancel could never fire on a broker that does not notify cancellations.
+      if (options.onCancel) this.require('consumer_cancel_notify', 'basic.consume with onCancel');
+      start = this.consumers.prepare(queue, options, entry);
     } catch (err) {
-      this.reportConsumerError(err, message);
+      return Promise.reject(err);
     }
-  }
-
-  private reportConsumerError(err: unknown, message: Message): void {
-    if (this.listenerCount('consumerError') > 0) this.emit('consumerError', err, message);
-    else {
-      this.connection.logger.error(
-        `consumer handler failed on channel ${this.id} (routing key '${message.fields.routingKey}', delivery tag ${message.fields.deliveryTag}): ${
-          err instanceof Error ? err.stack : String(err)
-        }`,
-      );
+    if (start.args.noWait) {
+      start.register(start.args.consumerTag);
+      this.sendNow('basic.consume', start.args);
+      return Promise.resolve(start.consumer);
     }
+    return this.call('basic.consume', start.args, ['basic.consume-ok'], undefined, (m) =>
+      m.name === 'basic.consume-ok' ? start.register(m.args.consumerTag) : start.consumer,
+    ) as Promise<Consumer>;
   }
 
   /** A synchronous method, or its no-wait form when the caller asked for it. */
@@ -810,19 +830,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * order (a second ack of a tag is judged after the first, as sent).
    */
   private settleNow(methodId: 80 | 90 | 120, deliveryTag: number, bits: number, multiple: boolean): void {
-    this.flushAcks();
+    this.acks.flush();
     this.settleDelivery(methodId, deliveryTag, bits);
-    if (multiple) this.acks.settledUpTo(deliveryTag);
-    else this.acks.settledNow(deliveryTag);
+    this.acks.settled(deliveryTag, multiple);
   }
-
-  private flushAcks(): void {
-    if (this.acks.pendingAcks > 0) this.acks.flush(this.sendAck);
-  }
-
-  private readonly sendAck = (deliveryTag: number, multiple: boolean): void => {
-    this.connection.send(this.connection.encoder.settle(this.id, 80, deliveryTag, multiple ? 1 : 0));
-  };
 
   /** ack / reject / nack through the encoder's allocation-free path. */
   private settleDelivery(methodId: 80 | 90 | 120, deliveryTag: number, bits: number): void {
@@ -836,7 +847,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Send a method now (asynchronous methods and no-wait forms). */
   private sendNow<N extends MethodName>(name: N, args: MethodArgs[N]): void {
     if (this.state === 'closed' || this.state === 'closing') throw this.closedError();
-    this.flushAcks();
+    this.acks.flush();
     this.connection.sendMethod(this.id, name, args);
   }
 
@@ -851,10 +862,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
     replies: readonly MethodName[],
     timeout?: number,
     onReply?: (m: DecodedMethod) => unknown,
-    expectsAck?: boolean,
+    get?: Rpc['get'],
   ): Promise<unknown> {
     if (this.state === 'closed' || this.state === 'closing') return Promise.reject(this.closedError());
-    this.flushAcks();
+    this.acks.flush();
     let frame: Buffer;
     try {
       frame = this.connection.encoder.method(this.id, name, args);
@@ -862,7 +873,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      const rpc: Rpc = { name, replies, frame, resolve, reject, onReply, expectsAck };
+      const rpc: Rpc = { name, replies, frame, resolve, reject, onReply, get };
       const ms = timeout ?? this.connection.options.operationTimeoutMs;
       if (ms > 0) {
         rpc.timer = setTimeout(() => this.timedOut(rpc, ms), ms);
@@ -873,11 +884,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     });
   }
 
-  private settleRpc(value: unknown): void {
+  /** The head call got its reply: resolve it with `value` (or reject it with `failure`), send the next. */
+  private settleRpc(value: unknown, failure?: Error): void {
     const rpc = this.rpcs.shift();
     if (!rpc) throw new ProtocolError(`unexpected reply on channel ${this.id}`, ReplyCode.COMMAND_INVALID);
     clearTimeout(rpc.timer);
-    rpc.resolve(value);
+    if (failure) rpc.reject(failure);
+    else rpc.resolve(value);
     const next = this.rpcs[0];
     if (next) this.connection.send(next.frame);
     this.checkIdle();
@@ -899,24 +912,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
   }
 
-  /** Pair a basic.return with the oldest pending mandatory publish to the same exchange and key. */
-  private matchReturn(returned: ReturnedMessage): void {
-    if (!this.confirms) return;
-    for (const p of this.mandatory) {
-      const pending = this.confirms.get(p.tag);
-      if (pending && !pending.returned && p.exchange === returned.exchange && p.routingKey === returned.routingKey) {
-        pending.returned = new UnroutableError(returned);
-        return;
-      }
+  /** Throw UnsupportedError, before anything is sent or recorded, when the broker lacks `capability`. */
+  private require(capability: Capability, operation: string): void {
+    if (this.unsupported.size > 0 && this.unsupported.has(capability)) {
+      throw new UnsupportedError(capability, operation);
     }
-  }
-
-  private pruneMandatory(): void {
-    const confirms = this.confirms;
-    if (!confirms || this.mandatory.length === 0) return;
-    let i = 0;
-    while (i < this.mandatory.length && confirms.get(this.mandatory[i].tag) === null) i++;
-    if (i > 0) this.mandatory.splice(0, i);
   }
 
   private isIdle(): boolean {
@@ -924,10 +924,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private checkIdle(): void {
-    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
+    if (this.idleWaiters.size > 0 && this.isIdle()) this.idleWaiters.resolveAll();
   }
 
   private closedError(): AmqpError {
@@ -943,21 +940,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.state = 'closed';
     this.closeError = err;
     // A close() waiting for close-ok is done too: the connection that would carry it is gone.
-    if (!awaitCloseOk) this.closeOk?.();
+    if (!awaitCloseOk) this.closeOk?.resolve();
     const failure = err ?? new ClosedError(`channel ${this.id} is closed`);
     for (const rpc of this.rpcs.splice(0)) {
       clearTimeout(rpc.timer);
       rpc.reject(failure);
     }
     this.confirms?.failAll(failure);
-    this.mandatory = [];
     this.acks.clear();
     this.assembler.reset();
-    for (const entry of this.consumers.values()) entry.ended(failure);
-    this.consumers.clear();
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
+    this.consumers.endAll(failure);
+    this.idleWaiters.resolveAll();
     if (!awaitCloseOk) this.release();
     this.emit('close', err);
   }
@@ -965,6 +958,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private release(): void {
     this.connection.releaseChannel(this.id);
   }
+}
+
+/**
+ * Which needed capabilities the broker lacks. A broker that sends a `capabilities` table (RabbitMQ
+ * always does) supports only what it lists as true; one that sends no table at all is not second-guessed.
+ */
+function unsupportedCapabilities(serverProperties: FieldTable): ReadonlySet<Capability> {
+  const caps = serverProperties.capabilities;
+  if (caps === undefined) return new Set();
+  const table = caps !== null && typeof caps === 'object' && !Array.isArray(caps) && !Buffer.isBuffer(caps) ? caps : {};
+  return new Set(CAPABILITIES.filter((c) => (table as FieldTable)[c] !== true));
 }
 
 function tagOf(message: Message | number): number {

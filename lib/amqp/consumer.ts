@@ -1,6 +1,8 @@
-import { AmqpError } from './errors';
+import type { Channel } from './channel';
+import { AmqpError, EncodeError } from './errors';
 import type { FieldTable } from './protocol/field-table';
 import type { Message } from './message';
+import type { MethodArgs } from './protocol/spec.generated';
 
 export interface ConsumeOptions {
   /** Our own tag; the broker generates one when omitted. */
@@ -44,6 +46,126 @@ export interface ConsumerEntry {
   cancelledByServer(consumerTag: string): void;
   /** The channel closed: no more messages. */
   ended(err: Error): void;
+}
+
+/** A basic.consume about to be sent: its arguments, and how to register it once its tag is known. */
+export interface ConsumerStart {
+  readonly args: MethodArgs['basic.consume'];
+  readonly consumer: Consumer;
+  /** Register under `consumerTag` (the broker's, from consume-ok, or our own for no-wait). */
+  register(consumerTag: string): Consumer;
+}
+
+/**
+ * One channel's consumers by tag: what a basic.deliver is routed to, what a cancel (ours or the
+ * broker's) removes, and what a closed channel ends. Handler consumers run here too, so a handler
+ * that throws or rejects is reported (the channel's `consumerError` event, else the logger).
+ */
+export class ConsumerRegistry {
+  private readonly entries = new Map<string, ConsumerEntry>();
+
+  constructor(private readonly channel: Channel) {}
+
+  /** The consumer a delivery is for (hot path). */
+  get(consumerTag: string): ConsumerEntry | undefined {
+    return this.entries.get(consumerTag);
+  }
+
+  /** The entry of a consumer with a callback: each message runs `handler`, failures are reported. */
+  handlerEntry(queue: string, handler: MessageHandler): ConsumerEntry {
+    return {
+      queue,
+      deliver: (m) => this.runHandler(handler, m),
+      cancelledByServer: () => undefined,
+      ended: () => undefined,
+    };
+  }
+
+  /**
+   * basic.consume arguments for `options`, and the registration to run when the consumer starts
+   * (before any later frame is read: deliveries may follow consume-ok in the same chunk).
+   * Throws EncodeError for a no-wait consumer without its own tag.
+   */
+  prepare(queue: string, options: ConsumeOptions, entry: ConsumerEntry): ConsumerStart {
+    const args = {
+      queue,
+      consumerTag: options.consumerTag ?? '',
+      noLocal: options.noLocal ?? false,
+      noAck: options.noAck ?? false,
+      exclusive: options.exclusive ?? false,
+      noWait: options.noWait ?? false,
+      arguments:
+        options.priority === undefined
+          ? (options.arguments ?? {})
+          : { ...options.arguments, 'x-priority': options.priority },
+    };
+    if (args.noWait && !args.consumerTag) {
+      throw new EncodeError('consumerTag', 'noWait consumers need their own consumerTag');
+    }
+    const registered: ConsumerEntry = {
+      ...entry,
+      noAck: args.noAck,
+      cancelledByServer: (tag) => {
+        options.onCancel?.(tag);
+        entry.cancelledByServer(tag);
+      },
+    };
+    const consumer = {
+      consumerTag: args.consumerTag,
+      queue,
+      cancel: () => this.channel.cancel(consumer.consumerTag),
+    };
+    return {
+      args,
+      consumer,
+      register: (consumerTag) => {
+        consumer.consumerTag = consumerTag;
+        this.entries.set(consumerTag, registered);
+        return consumer;
+      },
+    };
+  }
+
+  /** We cancelled it (cancel-ok, or a no-wait cancel sent). */
+  remove(consumerTag: string): void {
+    this.entries.delete(consumerTag);
+  }
+
+  /** The broker cancelled it (basic.cancel from the server): forget it and tell its owner. */
+  cancelledByServer(consumerTag: string): void {
+    const entry = this.entries.get(consumerTag);
+    this.entries.delete(consumerTag);
+    entry?.cancelledByServer(consumerTag);
+  }
+
+  /** The channel ended: every consumer ends with `err`. */
+  endAll(err: Error): void {
+    for (const entry of this.entries.values()) entry.ended(err);
+    this.entries.clear();
+  }
+
+  private runHandler(handler: MessageHandler, message: Message): void {
+    try {
+      const r = handler(message);
+      if (r && typeof (r as Promise<void>).then === 'function') {
+        (r as Promise<void>).then(undefined, (err: unknown) => this.reportError(err, message));
+      }
+    } catch (err) {
+      this.reportError(err, message);
+    }
+  }
+
+  private reportError(err: unknown, message: Message): void {
+    const channel = this.channel;
+    if (channel.listenerCount('consumerError') > 0) channel.emit('consumerError', err, message);
+    else {
+      channel.connection.logger.error(
+        `consumer handler failed on channel ${channel.id} (routing key '${message.fields.routingKey}', delivery tag ${message.fields.deliveryTag}): ${
+          err instanceof Error ? err.stack : String(err)
+        }`,
+      );
+    }
+  }
 }
 
 /**

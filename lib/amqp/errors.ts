@@ -164,3 +164,44 @@ export class BlockedTimeoutError extends TimeoutError {}
 
 /** The outage buffer is full (count or bytes). */
 export class BufferOverflowError extends AmqpError {}
+
+/** A message whose body exceeded `maxMessageSize`: its body was skipped unread (see Channel `messageTooLarge`). */
+export interface OversizedMessage {
+  /** How it arrived: to a consumer, as a basic.get reply, or as a basic.return. */
+  kind: 'deliver' | 'get' | 'return';
+  /** The body size the broker announced, bytes. */
+  size: number;
+  /** The connection's `maxMessageSize`. */
+  limit: number;
+  /** The consumer's (or the get's) queue; absent for a return. */
+  queue?: string;
+  exchange: string;
+  routingKey: string;
+  messageId?: string;
+  /** Absent for a return (nothing to settle). */
+  deliveryTag?: number;
+}
+
+/** A message over `maxMessageSize` (a basic.get reply): its body was skipped; unless no-ack, it was rejected without requeue. */
+export class MessageTooLargeError extends AmqpError {
+  readonly size: number;
+  readonly limit: number;
+  constructor(readonly oversized: OversizedMessage) {
+    super(
+      `message of ${oversized.size} bytes exceeds maxMessageSize ${oversized.limit}` +
+        `${oversized.queue === undefined ? '' : ` (queue '${oversized.queue}')`}: its body was skipped`,
+    );
+    this.size = oversized.size;
+    this.limit = oversized.limit;
+  }
+}
+
+/** The broker does not announce the capability a method needs (server `capabilities` table): nothing was sent. */
+export class UnsupportedError extends AmqpError {
+  constructor(
+    readonly capability: string,
+    operation: string,
+  ) {
+    super(`${operation}: the broker does not support ${capability} (not in its capabilities); nothing was sent`);
+  }
+}

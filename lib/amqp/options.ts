@@ -77,6 +77,11 @@ export interface ConnectionOptionsInput {
   mechanisms?: SaslMechanism[];
   /** Largest message body accepted from the broker, bytes. Default 128 MiB. */
   maxMessageSize?: number;
+  /**
+   * Milliseconds a confirm-mode publish waits for the broker's ack or nack before it rejects with
+   * TimeoutError (the message may still have been delivered). Default 30000; 0 waits forever.
+   */
+  confirmTimeoutMs?: number;
 }
 
 /** Fully resolved options: every default applied, every value validated. */
@@ -100,6 +105,8 @@ export interface ResolvedConnectionOptions {
   shuffleUrls: boolean;
   mechanisms: SaslMechanism[];
   maxMessageSize: number;
+  /** 0 = no bound. */
+  confirmTimeoutMs: number;
 }
 
 export const DEFAULTS = {
@@ -115,4 +122,5 @@ export const DEFAULTS = {
   operationTimeout: 30,
   locale: 'en_US',
   maxMessageSize: 128 * 1024 * 1024,
+  confirmTimeoutMs: 30_000,
 } as const;

@@ -69,7 +69,8 @@ type NumberField =
   | 'handshakeTimeout'
   | 'blockedConnectionTimeout'
   | 'operationTimeout'
-  | 'maxMessageSize';
+  | 'maxMessageSize'
+  | 'confirmTimeoutMs';
 
 interface NumberRule {
   integer: boolean;
@@ -97,6 +98,7 @@ const NUMBER_RULES: Record<NumberField, NumberRule> = {
   blockedConnectionTimeout: seconds(0),
   operationTimeout: seconds(0, true),
   maxMessageSize: { integer: true, min: 1, max: bufferConstants.MAX_LENGTH },
+  confirmTimeoutMs: { integer: true, min: 0, max: 2 ** 31 - 1 },
 };
 
 function describeRule(rule: NumberRule): string {
@@ -307,6 +309,7 @@ const QUERY_OPTIONS: Record<string, QueryHandler> = {
   blocked_connection_timeout: numberOption('blockedConnectionTimeout'),
   operation_timeout: numberOption('operationTimeout'),
   max_message_size: numberOption('maxMessageSize'),
+  confirm_timeout_ms: numberOption('confirmTimeoutMs'),
   locale: (raw, field, into) => {
     into.options.locale = checkString(field, raw, { nonEmpty: true, maxBytes: MAX_SHORTSTR });
   },
@@ -671,6 +674,7 @@ export function resolveConnectionOptions(input: string | string[] | ConnectionOp
     shuffleUrls: o.shuffleUrls ?? false,
     mechanisms: o.mechanisms ?? [...DEFAULT_MECHANISMS],
     maxMessageSize: o.maxMessageSize ?? DEFAULTS.maxMessageSize,
+    confirmTimeoutMs: o.confirmTimeoutMs ?? DEFAULTS.confirmTimeoutMs,
   };
   if (o.connectionName !== undefined) resolved.connectionName = o.connectionName;
   return resolved;

@@ -93,8 +93,8 @@ export interface ReceivedMethod {
 }
 
 export interface HandshakeOptions {
-  /** Server capabilities (default: everything RabbitMQ announces). */
-  capabilities?: FieldTable;
+  /** Server capabilities (default: everything RabbitMQ announces); `null` sends no capabilities table at all. */
+  capabilities?: FieldTable | null;
   mechanisms?: string;
   channelMax?: number;
   frameMax?: number;
@@ -248,7 +248,7 @@ export class FakePeer {
       serverProperties: {
         product: 'FakeAMQP',
         version: '0.0.1',
-        capabilities: o.capabilities ?? RABBIT_CAPABILITIES,
+        ...(o.capabilities === null ? {} : { capabilities: o.capabilities ?? RABBIT_CAPABILITIES }),
         ...o.serverProperties,
       },
       mechanisms: o.mechanisms ?? 'PLAIN AMQPLAIN',

@@ -324,16 +324,62 @@ describe('hostile input', () => {
       }),
     );
 
-    it('refuses a header announcing a huge body size, before allocating anything', () => {
+    it('skips a body over the limit without allocating it, and reports its announced size', () => {
       const p = headerPayload(0);
       p.writeBigUInt64BE(2n ** 62n, 4);
       const q = headerPayload(MAX_BODY + 1);
+      const [chunk, last] = [Buffer.alloc(MAX_BODY), Buffer.alloc(1)];
       const spy = jest.spyOn(Buffer, 'allocUnsafe');
+      const huge = new ContentAssembler<DecodedMethod>(MAX_BODY);
+      huge.start(deliver);
+      expect(huge.header(p)).toBeNull();
+      expect(huge.bodyFrame(last)).toBeNull();
       const asm = new ContentAssembler<DecodedMethod>(MAX_BODY);
       asm.start(deliver);
-      expect(protocolError(() => asm.header(p)).replyCode).toBe(ReplyCode.FRAME_ERROR);
-      expect(protocolError(() => decodeContentHeader(q, MAX_BODY)).message).toMatch(/exceeds the limit/);
+      expect(asm.header(q)).toBeNull();
+      expect(asm.bodyFrame(chunk)).toBeNull();
+      const done = asm.bodyFrame(last);
+      expect(done?.skippedSize).toBe(MAX_BODY + 1);
+      expect(done?.body.length).toBe(0);
       expect(spy).not.toHaveBeenCalled();
+      spy.mockRestore();
+      // The decoder alone still refuses it (its callers that do not skip).
+      expect(protocolError(() => decodeContentHeader(headerPayload(MAX_BODY + 1), MAX_BODY)).message).toMatch(
+        /exceeds the limit/,
+      );
+      // A skipped body is still held to its announced size.
+      const over = new ContentAssembler<DecodedMethod>(MAX_BODY);
+      over.start(deliver);
+      over.header(headerPayload(MAX_BODY + 1));
+      expect(protocolError(() => over.bodyFrame(Buffer.alloc(MAX_BODY + 2))).replyCode).toBe(ReplyCode.FRAME_ERROR);
+    });
+
+    it('grows a large body as its bytes arrive instead of allocating the announced size up front', () => {
+      const announced = 100 * 1024 * 1024;
+      const header = headerPayload(announced);
+      const frame = Buffer.alloc(1000, 7);
+      const spy = jest.spyOn(Buffer, 'allocUnsafe');
+      const asm = new ContentAssembler<DecodedMethod>(128 * 1024 * 1024);
+      asm.start(deliver);
+      asm.header(header);
+      for (let i = 0; i < 10; i++) expect(asm.bodyFrame(frame)).toBeNull();
+      const sizes = spy.mock.calls.map(([n]) => n);
+      spy.mockRestore();
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(1024 * 1024);
+    });
+
+    it('assembles a large body sent in many frames intact', () => {
+      const body = Buffer.alloc(3 * 1024 * 1024 + 17);
+      for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
+      const asm = new ContentAssembler<DecodedMethod>(8 * 1024 * 1024);
+      asm.start(deliver);
+      asm.header(headerPayload(body.length));
+      let done = null;
+      for (let off = 0; off < body.length; off += 131064) {
+        done = asm.bodyFrame(body.subarray(off, Math.min(off + 131064, body.length)));
+      }
+      expect(done?.skippedSize).toBe(0);
+      expect(done?.body.equals(body)).toBe(true);
     });
 
     it('refuses body frames that exceed the announced size', () => {

@@ -66,6 +66,7 @@ describe('defaults', () => {
     shuffleUrls: false,
     mechanisms: ['PLAIN', 'AMQPLAIN'],
     maxMessageSize: 128 * 1024 * 1024,
+    confirmTimeoutMs: 30000,
   };
   const defaultEndpoint = {
     protocol: 'amqp',
@@ -260,6 +261,8 @@ describe('query options', () => {
     ['shuffle=true', { shuffleUrls: true }],
     ['shuffle=0', { shuffleUrls: false }],
     ['max_message_size=1048576', { maxMessageSize: 1048576 }],
+    ['confirm_timeout_ms=250', { confirmTimeoutMs: 250 }],
+    ['confirm_timeout_ms=0', { confirmTimeoutMs: 0 }],
     ['auth_mechanism=AMQPLAIN', { mechanisms: ['AMQPLAIN'] }],
     ['auth_mechanism=external,%20plain', { mechanisms: ['EXTERNAL', 'PLAIN'] }],
     ['auth_mechanism=PLAIN,PLAIN,EXTERNAL', { mechanisms: ['PLAIN', 'EXTERNAL'] }],
@@ -350,6 +353,8 @@ describe('query options', () => {
     ['blocked_connection_timeout', '-0.5'],
     ['max_message_size', '0'],
     ['max_message_size', '1.5'],
+    ['confirm_timeout_ms', '1.5'],
+    ['confirm_timeout_ms', '2147483648'],
     ['no_delay', 'yes'],
     ['keep_alive', ''],
     ['shuffle', '2'],
@@ -521,6 +526,7 @@ describe('object input', () => {
       shuffleUrls: true,
       mechanisms: ['EXTERNAL', 'PLAIN'],
       maxMessageSize: 1024,
+      confirmTimeoutMs: 500,
     });
     expect(r).toEqual({
       endpoints: expect.any(Array),
@@ -541,6 +547,7 @@ describe('object input', () => {
       shuffleUrls: true,
       mechanisms: ['EXTERNAL', 'PLAIN'],
       maxMessageSize: 1024,
+      confirmTimeoutMs: 500,
     });
   });
 
@@ -571,6 +578,8 @@ describe('object input', () => {
     ['operationTimeout', 0],
     ['maxMessageSize', 0],
     ['maxMessageSize', 2.5],
+    ['confirmTimeoutMs', -1],
+    ['confirmTimeoutMs', 0.5],
     ['port', 0],
     ['port', 65536],
     ['port', 5672.5],
