@@ -7,6 +7,7 @@ import {
   ConfigError,
   ConnectionError,
   ReplyCode,
+  UnsupportedError,
   VhostError,
 } from './errors';
 import type { Logger } from './logger';
@@ -29,6 +30,7 @@ export const RECONNECT_DEFAULTS: Required<ReconnectOptions> = { ...BACKOFF_DEFAU
 /** Whether a failure may be retried. Refused logins, vhost errors and configuration mistakes never are. */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof AuthenticationError || err instanceof VhostError || err instanceof ConfigError) return false;
+  if (err instanceof UnsupportedError) return false;
   if (err instanceof ConnectionError) return err.replyCode !== ReplyCode.ACCESS_REFUSED;
   return err instanceof AmqpError;
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Channel } from './channel';
 import type { AmqpConnection } from './connection';
 import { Deferred, sleep, WaiterList } from './deferred';
-import { AmqpError, ClosedError, ConfigError } from './errors';
+import { AmqpError, ClosedError, ConfigError, UnsupportedError } from './errors';
 import type { Logger } from './logger';
 import { RetryStreak, type ReconnectOptions } from './reconnect-policy';
 
@@ -166,7 +166,7 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
         this.end(error);
         return null;
       }
-      if (error instanceof ConfigError) {
+      if (error instanceof ConfigError || error instanceof UnsupportedError) {
         this.config.logger.error(`${this.entity}: ${error.message}; not retried`);
         this.end(error);
         return null;

@@ -3,6 +3,7 @@ import type { AmqpConnection } from './connection';
 import type { ConsumeOptions } from './consumer';
 import { DeliveredMessage, type SessionMessage } from './delivered-message';
 import { withTimeout, WaiterList } from './deferred';
+import type { OversizedMessage } from './errors';
 import type { Logger } from './logger';
 import type { Message } from './message';
 import type { ReconnectOptions } from './reconnect-policy';
@@ -40,6 +41,8 @@ export interface ConsumerHost {
   reconnect?: ReconnectOptions;
   onRename(from: string, to: string): void;
   setupFailed(failure: SetupFailure): void;
+  /** A delivery over maxMessageSize was rejected (its channel stays open). */
+  messageTooLarge(info: OversizedMessage): void;
   /** The consumer is attached (again). */
   attached(): void;
   /** The consumer is gone (cancelled by the application or the broker). */
@@ -127,6 +130,7 @@ export class ManagedConsumer implements SessionConsumer {
   }
 
   private async setup(ch: Channel): Promise<void> {
+    ch.on('messageTooLarge', (info) => this.host.messageTooLarge(info));
     const q = this.record;
     if (typeof q !== 'string' && q.replayFailed) await this.host.topology.replayQueue(ch, q, this.host.onRename);
     const prefetch = this.options.prefetch ?? 100;

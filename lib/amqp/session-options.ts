@@ -46,6 +46,7 @@ const SESSION_KEYS: Record<keyof SessionOptions, boolean> = {
   shuffleUrls: true,
   mechanisms: true,
   maxMessageSize: true,
+  confirmTimeoutMs: true,
   logger: true,
   name: false,
   connections: false,

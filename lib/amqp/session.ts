@@ -11,6 +11,7 @@ import {
   ConnectionError,
   ConnectionLostError,
   NackError,
+  type OversizedMessage,
   ReplyCode,
   TimeoutError,
   UnroutableError,
@@ -53,6 +54,11 @@ export type SessionEvents = {
    * is the broker's refusal). Everything else keeps working meanwhile.
    */
   setupFailed: [failure: SetupFailure];
+  /**
+   * A delivery over `maxMessageSize` was skipped without buffering it and rejected without requeue
+   * (dead-lettered where its queue has a DLX); the consumer's channel and connection stay open.
+   */
+  messageTooLarge: [info: OversizedMessage];
   blocked: [role: SessionRole, reason: string];
   unblocked: [role: SessionRole];
   queueRenamed: [info: { from: string; to: string }];
@@ -381,6 +387,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       onRename: (from, to) => this.renamed(from, to),
       setupFailed: (f) => this.onSetupFailed(f),
       attached: () => this.checkReady(),
+      messageTooLarge: (info) => this.emit('messageTooLarge', info),
       removed: (c) => {
         this.consumers.delete(c);
         // An auto-delete queue disappears with its last consumer: stop re-declaring it.

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { AmqpConnection, type Message, type OversizedMessage } from '../../lib';
+import { AmqpConnection, AmqpSession, type Message, type OversizedMessage } from '../../lib';
 import { amqpUrl, uniqueName } from '../support/broker';
 
 jest.setTimeout(30_000);
@@ -92,6 +92,33 @@ describe('a message over maxMessageSize (real broker)', () => {
       await ch.queueDeclare(work, { passive: true });
     } finally {
       await conn.close();
+    }
+  });
+
+  it('an AmqpSession consumer skips it too: messageTooLarge on the session, no reconnect, the next message handled', async () => {
+    const work = uniqueName('size-session');
+    queues.push(work);
+    const session = new AmqpSession({ url: amqpUrl(), maxMessageSize: 10_000, logger: silentLogger });
+    try {
+      await session.connect();
+      await session.queueDeclare(work, { durable: false });
+      const disconnected = jest.fn();
+      session.on('disconnected', disconnected);
+      const reported = once(session, 'messageTooLarge') as Promise<[OversizedMessage]>;
+      const handled = new Promise<string>((resolve) => {
+        void session.consume(work, (m) => {
+          m.ack();
+          resolve(m.body.toString());
+        });
+      });
+      await session.publish('', work, Buffer.alloc(20_000, 1), { messageId: 'big-s' });
+      await session.publish('', work, 'small');
+      expect(await handled).toBe('small');
+      const [info] = await reported;
+      expect(info).toMatchObject({ kind: 'deliver', size: 20_000, limit: 10_000, queue: work, messageId: 'big-s' });
+      expect(disconnected).not.toHaveBeenCalled();
+    } finally {
+      await session.close();
     }
   });
 });

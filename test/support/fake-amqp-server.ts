@@ -150,6 +150,8 @@ export class FakePeer {
   private queue: ReceivedMethod[] = [];
   private waiters: Array<(m: ReceivedMethod) => void> = [];
   private headerWaiter: (() => void) | null = null;
+  /** With autoReply: ack every publish on a channel in confirm mode (as a healthy broker would). */
+  ackPublishes = false;
   /** Channels in confirm mode (auto replies) and the last delivery tag acked on each. */
   private readonly confirmTags = new Map<number, number>();
   private auto: { except: Set<MethodName>; handler?: (m: ReceivedMethod) => boolean | void } | null = null;
@@ -313,7 +315,7 @@ export class FakePeer {
     if (auto && !auto.except.has(r.method.name)) {
       if (auto.handler?.(r) === true) return;
       if (r.method.name === 'confirm.select') this.confirmTags.set(r.channel, 0);
-      if (r.method.name === 'basic.publish' && this.confirmTags.has(r.channel)) {
+      if (r.method.name === 'basic.publish' && this.ackPublishes && this.confirmTags.has(r.channel)) {
         // A broker in confirm mode acks every publish (content frames follow; the ack may precede them).
         const tag = (this.confirmTags.get(r.channel) ?? 0) + 1;
         this.confirmTags.set(r.channel, tag);

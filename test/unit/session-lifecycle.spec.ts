@@ -10,6 +10,7 @@ jest.setTimeout(20_000);
 function healthyBroker(extra?: (peer: FakePeer, index: number) => void | Promise<void>): Promise<FakeAmqpServer> {
   return FakeAmqpServer.start(async (peer, index) => {
     await peer.handshake();
+    peer.ackPublishes = true;
     peer.autoReply();
     await extra?.(peer, index);
   });
