@@ -61,6 +61,11 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
     return this.current !== null && this.current.isOpen;
   }
 
+  /** Where it connects, passwords left out (`describeEndpoint`): for printing the session. */
+  get targets(): string[] {
+    return this.options.endpoints.map((e) => describeEndpoint(e));
+  }
+
   /**
    * Connect once. `failFast`: the first failure rejects. Otherwise keep retrying in the background and
    * resolve on the first success (authentication failures still reject at once).
