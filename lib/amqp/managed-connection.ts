@@ -4,6 +4,7 @@ import { sleep, WaiterList } from './deferred';
 import { ClosedError, type AmqpError } from './errors';
 import type { Logger } from './logger';
 import type { ResolvedConnectionOptions } from './options';
+import { describeEndpoint } from './redact';
 import { connectWithPolicy, isRetryable, RetryStreak, type ReconnectOptions } from './reconnect-policy';
 
 export type ManagedConnectionEvents = {
@@ -54,6 +55,11 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
     if (this.current?.isOpen) return Promise.resolve(this.current);
     if (this.closed) return Promise.reject(new ClosedError(`${this.role} connection closed by the application`));
     return this.connectedWaiters.wait();
+  }
+
+  /** Where it connects, passwords left out (`describeEndpoint`): for printing the session. */
+  get targets(): string[] {
+    return this.options.endpoints.map((e) => describeEndpoint(e));
   }
 
   /**

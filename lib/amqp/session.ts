@@ -193,6 +193,26 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     return reasons.length > 0 ? reasons : ['starting'];
   }
 
+  // ---- printing: never the raw options, which hold the password and the TLS key ----
+
+  /** What `JSON.stringify` shows: name, state and endpoints as `describeEndpoint` gives them (no password). */
+  toJSON(): { name: string; state: 'connecting' | 'ready' | 'closed'; endpoints: string[] } {
+    return {
+      name: this.name,
+      state: this.closed ? 'closed' : this.isReady ? 'ready' : 'connecting',
+      endpoints: this.publisher.targets,
+    };
+  }
+
+  /** What `util.inspect` shows: the same as `toJSON`. (The symbol is `util.inspect.custom`.) */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    show: (value: unknown, options: object) => string,
+  ): string {
+    return `AmqpSession ${show(this.toJSON(), options)}`;
+  }
+
   // ---- topology (recorded after the broker accepted it) ----
 
   async exchangeDeclare(name: string, type: string, options: ExchangeOptions = {}): Promise<void> {

@@ -10,9 +10,14 @@
  * - The vhost is the single path segment: an empty path or `/` means vhost `/`, `/%2F` means `/`, `/foo` means `foo`;
  *   a second unescaped `/` is an error (encode it as `%2F`).
  * - IPv6 hosts go in brackets: `amqp://[::1]:5672`.
+ * - The host part may be a comma-separated list, `amqp://u:p@h1:5701,h2:5702/vh?...`: one endpoint per host, in order,
+ *   each with the URL's credentials, vhost and query options (an empty entry in the list is an error).
  * - Query options use pika's snake_case names (see `QUERY_OPTIONS` below); durations are in seconds (fractions allowed).
  *   `ca`, `cert` and `key` are file paths, read when the options are resolved. TLS options (`ca`, `cert`, `key`,
  *   `servername`, `verify`) belong to their own URL's endpoint and need an `amqps:` URL.
+ * - TLS key material is checked when the options are resolved (`tls-material.ts`): a key that does not decrypt with
+ *   its passphrase, a PEM that does not parse, or a certificate that does not match its key is a `ConfigError`
+ *   (`tls.key`, `tls.passphrase`, `tls.cert`, `tls.ca`), never a connect error retried forever.
  * - With several URLs, each endpoint keeps its own host, port, credentials, vhost and TLS options, but the
  *   connection-level query options (heartbeat, frame_max, timeouts, ...) are taken from the FIRST URL only;
  *   those of the other URLs are validated and then ignored.
@@ -22,13 +27,15 @@
  *
  * Passwords never leak: resolved endpoints keep `password` as a non-enumerable property (invisible to
  * `JSON.stringify`, `Object.keys` and spreads, so copy it explicitly if you must copy an endpoint), and
- * `util.inspect()` shows `password: '***'`. No error message ever contains a password.
+ * `util.inspect()` shows `password: '***'` (redaction: `redact.ts`). No error message ever contains a password.
  */
 import { readFileSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { isIPv6 } from 'node:net';
 import { inspect } from 'node:util';
 import { ConfigError } from './errors';
+import { describeEndpoint, redactEndpoint, redactTls, redactUrl } from './redact';
+import { checkTlsMaterial } from './tls-material';
 import {
   DEFAULTS,
   type ConnectionOptionsInput,
@@ -37,6 +44,9 @@ import {
   type SaslMechanism,
   type TlsOptions,
 } from './options';
+
+/** The redaction lives in `redact.ts`; re-exported here, where callers have always found it. */
+export { describeEndpoint, redactUrl };
 
 /** Endpoint defaults (RabbitMQ's own defaults; 127.0.0.1 rather than `localhost` to avoid an IPv6 surprise). */
 export const ENDPOINT_DEFAULTS = {
@@ -188,28 +198,12 @@ function checkProtocol(field: string, value: unknown): 'amqp' | 'amqps' {
 // ---------------------------------------------------------------------------------------------------------------
 // Endpoints: password hidden from enumeration, JSON and util.inspect.
 
-function redactTls(tls: TlsOptions): Record<string, unknown> {
-  const shown: Record<string, unknown> = { ...tls };
-  if (tls.key !== undefined) shown.key = '***';
-  if (tls.passphrase !== undefined) shown.passphrase = '***';
-  return shown;
-}
-
 function hidden(target: object, key: PropertyKey, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: false, writable: true, configurable: true });
 }
 
 function inspectEndpoint(this: Endpoint): Record<string, unknown> {
-  const shown: Record<string, unknown> = {
-    protocol: this.protocol,
-    host: this.host,
-    port: this.port,
-    username: this.username,
-    password: '***',
-    vhost: this.vhost,
-  };
-  if (this.tls !== undefined) shown.tls = redactTls(this.tls);
-  return shown;
+  return redactEndpoint(this);
 }
 
 /** A TLS options copy whose JSON form hides the private key and passphrase (spreads still carry them). */
@@ -235,32 +229,6 @@ function makeEndpoint(fields: Omit<Endpoint, 'password'>, password: string): End
   hidden(endpoint, 'password', password);
   hidden(endpoint, inspect.custom, inspectEndpoint);
   return endpoint as Endpoint;
-}
-
-/** `amqp://guest@127.0.0.1:5672/` — no password; username and vhost percent-encoded, IPv6 hosts bracketed. */
-export function describeEndpoint(e: Endpoint): string {
-  const host = e.host.includes(':') ? `[${e.host}]` : e.host;
-  const vhost = e.vhost === '/' ? '' : encodeURIComponent(e.vhost);
-  return `${e.protocol}://${encodeURIComponent(e.username)}@${host}:${e.port}/${vhost}`;
-}
-
-/**
- * The URL with its password replaced by `***`, for logs. Never throws. When the URL is ambiguous (an unescaped `/`,
- * `?` or `#` in the password) it redacts everything up to the first `@` after the user name, so it may hide more
- * than the password but never less.
- */
-export function redactUrl(url: string): string {
-  const match = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?([\s\S]*)$/.exec(url);
-  if (match === null) return url;
-  const prefix = match[1] ?? '';
-  const rest = match[2] ?? '';
-  const authorityEnd = rest.search(/[/?#]/);
-  const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
-  const at = authority.includes('@') ? authority.lastIndexOf('@') : rest.indexOf('@');
-  if (at < 0) return url;
-  const colon = rest.indexOf(':');
-  if (colon < 0 || colon > at) return url;
-  return `${prefix}${rest.slice(0, colon + 1)}***${rest.slice(at)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -377,10 +345,10 @@ function parseQuery(query: string): ParsedQuery {
     const name = decode('url', eq < 0 ? pair : pair.slice(0, eq), true);
     const handler = Object.hasOwn(QUERY_OPTIONS, name) ? QUERY_OPTIONS[name] : undefined;
     if (handler === undefined) {
-      throw new ConfigError(
-        name,
-        `unknown URL query option '${name}' (known: ${Object.keys(QUERY_OPTIONS).join(', ')})`,
-      );
+      const known = `(known: ${Object.keys(QUERY_OPTIONS).join(', ')})`;
+      // Only a plain name is echoed: anything else may be part of a password with a raw '?' in it.
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ConfigError('url', `unknown URL query option ${known}`);
+      throw new ConfigError(name, `unknown URL query option '${name}' ${known}`);
     }
     if (eq < 0) throw new ConfigError(name, 'query option needs a value');
     if (seen.has(name)) throw new ConfigError(name, 'query option given more than once');
@@ -390,11 +358,66 @@ function parseQuery(query: string): ParsedQuery {
   return into;
 }
 
-interface ParsedUrl {
-  endpoint: Endpoint;
-  query: Partial<ConnectionOptionsInput>;
+/** One host of a URL's host list. */
+interface HostPort {
+  host: string;
+  port: number;
   /** Whether the URL named a port (a `protocol` override then keeps it instead of the new default). */
   explicitPort: boolean;
+}
+
+/** One endpoint of a URL, with whether its port was explicit. */
+interface ParsedEndpoint {
+  endpoint: Endpoint;
+  explicitPort: boolean;
+}
+
+interface ParsedUrl {
+  /** One per host of the URL's comma-separated host list, in order. */
+  endpoints: ParsedEndpoint[];
+  query: Partial<ConnectionOptionsInput>;
+}
+
+/** `host`, `host:port`, `[v6]` or `[v6]:port`; an empty host means the default one. */
+function parseHostPort(hostPort: string, protocol: 'amqp' | 'amqps'): HostPort {
+  let hostRaw: string;
+  let portRaw: string | undefined;
+  if (hostPort.startsWith('[')) {
+    const close = hostPort.indexOf(']');
+    if (close < 0) throw new ConfigError('host', "IPv6 address without its closing ']'");
+    hostRaw = hostPort.slice(1, close);
+    const tail = hostPort.slice(close + 1);
+    if (tail !== '' && !tail.startsWith(':'))
+      throw new ConfigError('host', "unexpected text after the IPv6 address's ']'");
+    if (tail !== '') portRaw = tail.slice(1);
+    if (!isIPv6(decode('host', hostRaw))) throw new ConfigError('host', 'invalid IPv6 address in brackets');
+  } else {
+    const colon = hostPort.indexOf(':');
+    hostRaw = colon < 0 ? hostPort : hostPort.slice(0, colon);
+    if (colon >= 0) portRaw = hostPort.slice(colon + 1);
+  }
+  const host = hostRaw === '' ? ENDPOINT_DEFAULTS.host : decode('host', hostRaw);
+  const explicitPort = portRaw !== undefined && portRaw !== '';
+  let port = defaultPort(protocol);
+  if (explicitPort) {
+    const raw = portRaw ?? '';
+    if (raw.includes(':')) throw new ConfigError('port', 'IPv6 addresses must be in brackets, e.g. amqp://[::1]:5672');
+    // Not echoed: with a forgotten '@' (`amqp://user:secret`) the "port" is the password.
+    port = Number(raw);
+    if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
+      throw new ConfigError('port', 'the URL port must be an integer from 1 to 65535');
+    }
+  }
+  return { host, port, explicitPort };
+}
+
+/** The authority's host part: one host, or a comma-separated list (`h1:5701,h2:5702`, IPv6 in brackets). */
+function parseHostList(hostList: string, protocol: 'amqp' | 'amqps'): HostPort[] {
+  const entries = hostList.split(',');
+  if (entries.length > 1 && entries.some((entry) => entry === '')) {
+    throw new ConfigError('host', 'empty host in the comma-separated host list');
+  }
+  return entries.map((entry) => parseHostPort(entry, protocol));
 }
 
 function parseUrl(url: string): ParsedUrl {
@@ -436,36 +459,7 @@ function parseUrl(url: string): ParsedUrl {
     if (colon >= 0) password = decode('password', userinfo.slice(colon + 1));
   }
 
-  // host and port
-  const hostPort = authority.slice(at + 1);
-  let hostRaw: string;
-  let portRaw: string | undefined;
-  if (hostPort.startsWith('[')) {
-    const close = hostPort.indexOf(']');
-    if (close < 0) throw new ConfigError('host', "IPv6 address without its closing ']'");
-    hostRaw = hostPort.slice(1, close);
-    const tail = hostPort.slice(close + 1);
-    if (tail !== '' && !tail.startsWith(':'))
-      throw new ConfigError('host', "unexpected text after the IPv6 address's ']'");
-    if (tail !== '') portRaw = tail.slice(1);
-    if (!isIPv6(decode('host', hostRaw))) throw new ConfigError('host', 'invalid IPv6 address in brackets');
-  } else {
-    const colon = hostPort.indexOf(':');
-    hostRaw = colon < 0 ? hostPort : hostPort.slice(0, colon);
-    if (colon >= 0) portRaw = hostPort.slice(colon + 1);
-  }
-  const host = hostRaw === '' ? ENDPOINT_DEFAULTS.host : decode('host', hostRaw);
-  const explicitPort = portRaw !== undefined && portRaw !== '';
-  let port: number = protocol === 'amqps' ? ENDPOINT_DEFAULTS.tlsPort : ENDPOINT_DEFAULTS.port;
-  if (explicitPort) {
-    const raw = portRaw ?? '';
-    if (raw.includes(':')) throw new ConfigError('port', 'IPv6 addresses must be in brackets, e.g. amqp://[::1]:5672');
-    // Not echoed: with a forgotten '@' (`amqp://user:secret`) the "port" is the password.
-    port = Number(raw);
-    if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
-      throw new ConfigError('port', 'the URL port must be an integer from 1 to 65535');
-    }
-  }
+  const hosts = parseHostList(authority.slice(at + 1), protocol);
 
   // vhost: the single path segment
   const queryStart = afterAuthority.indexOf('?');
@@ -489,18 +483,27 @@ function parseUrl(url: string): ParsedUrl {
     throw new ConfigError(field, "TLS options need an amqps: URL (this one is 'amqp:')");
   }
 
-  const endpoint = makeEndpoint({ protocol, host, port, username, vhost, tls }, password);
-  return { endpoint, query: query.options, explicitPort };
+  const endpoints = hosts.map(({ host, port, explicitPort }) => ({
+    endpoint: makeEndpoint({ protocol, host, port, username, vhost, tls }, password),
+    explicitPort,
+  }));
+  return { endpoints, query: query.options };
 }
 
 /**
  * Parses one `amqp:`/`amqps:` URL into its endpoint (with its TLS options; `ca`/`cert`/`key` files are read now)
- * and its connection-level query options (camelCase fields, validated, no defaults applied).
+ * and its connection-level query options (camelCase fields, validated, no defaults applied). A URL with a host list
+ * (`amqp://u:p@h1:5701,h2:5702/vh`) gives one endpoint per host in `endpoints`; `endpoint` is the first of them.
  * Throws `ConfigError` naming the offending field; the message never contains the password.
  */
-export function parseAmqpUrl(url: string): { endpoint: Endpoint; query: Partial<ConnectionOptionsInput> } {
-  const { endpoint, query } = parseUrl(url);
-  return { endpoint, query };
+export function parseAmqpUrl(url: string): {
+  endpoint: Endpoint;
+  endpoints: Endpoint[];
+  query: Partial<ConnectionOptionsInput>;
+} {
+  const { endpoints, query } = parseUrl(url);
+  const all = endpoints.map((p) => p.endpoint);
+  return { endpoint: all[0] as Endpoint, endpoints: all, query };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -573,7 +576,7 @@ function defaultPort(protocol: 'amqp' | 'amqps'): number {
   return protocol === 'amqps' ? ENDPOINT_DEFAULTS.tlsPort : ENDPOINT_DEFAULTS.port;
 }
 
-function overrideEndpoint(parsed: ParsedUrl, o: EndpointOverrides, where: string): Endpoint {
+function overrideEndpoint(parsed: ParsedEndpoint, o: EndpointOverrides, where: string): Endpoint {
   const e = parsed.endpoint;
   const protocol = o.protocol ?? e.protocol;
   if (protocol === 'amqp' && e.tls !== undefined && Object.keys(e.tls).some((k) => k !== 'verify')) {
@@ -603,6 +606,30 @@ function parseListedUrl(url: string, index: number, count: number): ParsedUrl {
   }
 }
 
+/** Same key material (same values, as URL files and object fields are shared between the endpoints they feed). */
+function sameMaterial(a: TlsOptions, b: TlsOptions): boolean {
+  return a.ca === b.ca && a.cert === b.cert && a.key === b.key && a.passphrase === b.passphrase;
+}
+
+/**
+ * Validates each amqps endpoint's final TLS material (URL files and object fields merged), once per distinct
+ * material (a URL's host list shares one). With several endpoints the error says which one.
+ */
+function checkEndpointsTls(endpoints: Endpoint[]): void {
+  const checked: TlsOptions[] = [];
+  for (const e of endpoints) {
+    const tls = e.tls;
+    if (tls === undefined || checked.some((c) => sameMaterial(c, tls))) continue;
+    try {
+      checkTlsMaterial(tls);
+    } catch (err) {
+      if (endpoints.length === 1 || !(err instanceof ConfigError)) throw err;
+      throw new ConfigError(err.field, `${err.message.slice(err.field.length + 2)} (for ${describeEndpoint(e)})`);
+    }
+    checked.push(tls);
+  }
+}
+
 const toMs = (s: number): number => Math.round(s * 1000);
 
 /**
@@ -629,7 +656,9 @@ export function resolveConnectionOptions(input: string | string[] | ConnectionOp
 
   let endpoints: Endpoint[];
   if (parsed.length > 0) {
-    endpoints = parsed.map((p, i) => overrideEndpoint(p, overrides, parsed.length > 1 ? ` (url[${i}])` : ''));
+    endpoints = parsed.flatMap((p, i) =>
+      p.endpoints.map((e) => overrideEndpoint(e, overrides, parsed.length > 1 ? ` (url[${i}])` : '')),
+    );
     if (overrides.tls !== undefined && !endpoints.some((e) => e.protocol === 'amqps')) {
       throw new ConfigError('tls', 'TLS options given, but no URL uses amqps:');
     }
@@ -652,6 +681,8 @@ export function resolveConnectionOptions(input: string | string[] | ConnectionOp
       ),
     ];
   }
+
+  checkEndpointsTls(endpoints);
 
   // Connection-level options: the first URL's query, overridden field by field by the object's.
   const o: Partial<ConnectionOptionsInput> = { ...parsed[0]?.query, ...fields };

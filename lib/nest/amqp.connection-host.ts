@@ -1,3 +1,4 @@
+import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { AmqpSession, Logger } from '../amqp';
 import type { AmqpModuleOptions, AmqpPublisherDefinition } from './amqp-options.interface';
@@ -79,6 +80,15 @@ export class AmqpConnectionHost implements OnApplicationShutdown {
         .finally(() => clearTimeout(timer));
     }
     return this.closing;
+  }
+
+  /** What `JSON.stringify` shows: never the options (they may hold the URL's password and the TLS key). */
+  toJSON(): { name: string; session: ReturnType<AmqpSession['toJSON']> } {
+    return { name: this.name, session: this.session.toJSON() };
+  }
+
+  [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
+    return `AmqpConnectionHost ${show(this.toJSON(), options)}`;
   }
 
   createServer(): AmqpServer {

@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError } from '../../lib/amqp/errors';
 import type { ConnectionOptionsInput, Endpoint } from '../../lib/amqp/options';
 import { describeEndpoint, parseAmqpUrl, redactUrl, resolveConnectionOptions } from '../../lib/amqp/url';
+import { makeTlsFixtures, pemBodyLines, type TlsFixtures } from '../support/tls-fixtures';
 
 const SECRET = 'Sup3rS3cretPw';
 
@@ -29,23 +28,22 @@ function endpointOf(url: string): Endpoint {
   return endpoint;
 }
 
+let fx: TlsFixtures;
 let dir: string;
 let caPath: string;
 let certPath: string;
 let keyPath: string;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'warren-url-'));
-  caPath = join(dir, 'ca.pem');
-  certPath = join(dir, 'client cert.pem');
-  keyPath = join(dir, 'key.pem');
-  writeFileSync(caPath, 'CA-PEM');
-  writeFileSync(certPath, 'CERT-PEM');
-  writeFileSync(keyPath, 'PRIVATE-KEY-PEM');
+  fx = makeTlsFixtures();
+  dir = fx.dir;
+  caPath = fx.files.ca;
+  certPath = fx.files.cert;
+  keyPath = fx.files.key;
 });
 
 afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
+  fx.remove();
 });
 
 describe('defaults', () => {
@@ -281,9 +279,9 @@ describe('query options', () => {
   it('reads ca, cert and key files at resolve time', () => {
     const q = `ca=${encodeURIComponent(caPath)}&cert=${encodeURIComponent(certPath)}&key=${encodeURIComponent(keyPath)}`;
     const tls = endpointOf(`amqps://host/?${q}&servername=rabbit.example.com`).tls;
-    expect(tls?.ca?.toString()).toBe('CA-PEM');
-    expect(tls?.cert?.toString()).toBe('CERT-PEM');
-    expect(tls?.key?.toString()).toBe('PRIVATE-KEY-PEM');
+    expect(tls?.ca?.toString()).toBe(fx.pem.ca);
+    expect(tls?.cert?.toString()).toBe(fx.pem.cert);
+    expect(tls?.key?.toString()).toBe(fx.pem.key);
     expect(tls?.servername).toBe('rabbit.example.com');
     expect(tls?.verify).toBe(true);
   });
@@ -383,6 +381,57 @@ describe('query options', () => {
   });
 });
 
+describe('a host list in one URL', () => {
+  it('gives one endpoint per host, each with the same credentials, vhost and query options', () => {
+    const r = resolveConnectionOptions('amqp://u:p%40ss@h1:5701,h2:5702/vh?heartbeat=5');
+    expect(r.endpoints.map(fieldsOf)).toEqual([
+      { protocol: 'amqp', host: 'h1', port: 5701, username: 'u', password: 'p@ss', vhost: 'vh' },
+      { protocol: 'amqp', host: 'h2', port: 5702, username: 'u', password: 'p@ss', vhost: 'vh' },
+    ]);
+    expect(r.heartbeat).toBe(5);
+  });
+
+  it('accepts IPv6 hosts in brackets and default ports in the list', () => {
+    const r = resolveConnectionOptions(`amqps://[::1]:5701,h2,[fe80::1]?ca=${encodeURIComponent(caPath)}`);
+    expect(r.endpoints.map((e) => [e.host, e.port])).toEqual([
+      ['::1', 5701],
+      ['h2', 5671],
+      ['fe80::1', 5671],
+    ]);
+    for (const e of r.endpoints) expect(e.tls).toEqual({ verify: true, ca: Buffer.from(fx.pem.ca) });
+  });
+
+  it('flattens host lists of several URLs in order, and object fields override each endpoint', () => {
+    const r = resolveConnectionOptions({ url: ['amqp://a1,a2:6000', 'amqp://b1'], protocol: 'amqps', username: 'U' });
+    expect(r.endpoints.map((e) => `${e.protocol}://${e.username}@${e.host}:${e.port}`)).toEqual([
+      'amqps://U@a1:5671',
+      'amqps://U@a2:6000',
+      'amqps://U@b1:5671',
+    ]);
+  });
+
+  it('parseAmqpUrl returns every endpoint of the list, the first as endpoint', () => {
+    const { endpoint, endpoints } = parseAmqpUrl('amqp://h1:5701,h2:5702');
+    expect(endpoints.map((e) => e.port)).toEqual([5701, 5702]);
+    expect(endpoint).toBe(endpoints[0]);
+  });
+
+  it.each([
+    ['amqp://h1,,h2', 'host'],
+    ['amqp://h1,', 'host'],
+    ['amqp://,h2', 'host'],
+    ['amqp://h1:5701,h2:x', 'port'],
+    ['amqp://h1,[::1', 'host'],
+    ['amqp://h1,::1', 'port'],
+  ])('rejects %j (field %s)', (url, field) => {
+    expect(configError(() => resolveConnectionOptions(url)).field).toBe(field);
+  });
+
+  it('still tells that a bare IPv6 address needs brackets', () => {
+    expect(configError(() => resolveConnectionOptions('amqp://h1:5701,::1:5702')).message).toContain('brackets');
+  });
+});
+
 describe('several URLs', () => {
   it('gives each endpoint its own host, port, credentials, vhost and TLS', () => {
     const r = resolveConnectionOptions([
@@ -399,7 +448,7 @@ describe('several URLs', () => {
         username: 'bob',
         password: 'two',
         vhost: 'vb',
-        tls: { verify: true, ca: Buffer.from('CA-PEM') },
+        tls: { verify: true, ca: Buffer.from(fx.pem.ca) },
       },
       {
         protocol: 'amqps',
@@ -447,10 +496,10 @@ describe('object input', () => {
   });
 
   it('defaults to amqps on 5671 when TLS options are given without a URL', () => {
-    const e = resolveConnectionOptions({ host: 'h', tls: { ca: 'PEM' } }).endpoints[0];
+    const e = resolveConnectionOptions({ host: 'h', tls: { ca: fx.pem.ca } }).endpoints[0];
     expect(e?.protocol).toBe('amqps');
     expect(e?.port).toBe(5671);
-    expect(e?.tls).toEqual({ verify: true, ca: 'PEM' });
+    expect(e?.tls).toEqual({ verify: true, ca: fx.pem.ca });
     expect(resolveConnectionOptions({ protocol: 'amqps' }).endpoints[0]?.port).toBe(5671);
   });
 
@@ -482,7 +531,7 @@ describe('object input', () => {
       url: [`amqps://h1?ca=${encodeURIComponent(caPath)}&verify=false`, 'amqp://h2'],
       tls: { verify: true, servername: 'sni' },
     });
-    expect(r.endpoints[0]?.tls).toEqual({ ca: Buffer.from('CA-PEM'), verify: true, servername: 'sni' });
+    expect(r.endpoints[0]?.tls).toEqual({ ca: Buffer.from(fx.pem.ca), verify: true, servername: 'sni' });
     expect(r.endpoints[1]?.tls).toBeUndefined();
   });
 
@@ -658,11 +707,17 @@ describe('passwords never leak', () => {
   });
 
   describe.each<[string, () => Endpoint]>([
-    ['a URL endpoint', () => endpointOf(`amqps://user:${SECRET}@host/v?key=${encodeURIComponent(keyPath)}`)],
+    [
+      'a URL endpoint',
+      () =>
+        endpointOf(
+          `amqps://user:${SECRET}@host/v?key=${encodeURIComponent(keyPath)}&cert=${encodeURIComponent(certPath)}`,
+        ),
+    ],
     [
       'an object endpoint',
       () =>
-        resolveConnectionOptions({ username: 'user', password: SECRET, tls: { key: 'PRIVATE-KEY-PEM' } })
+        resolveConnectionOptions({ username: 'user', password: SECRET, tls: { key: fx.pem.key, cert: fx.pem.cert } })
           .endpoints[0] as Endpoint,
     ],
     [
@@ -705,13 +760,14 @@ describe('passwords never leak', () => {
 
     it('hides the TLS private key from inspect and JSON but keeps it usable', () => {
       const e = make();
-      expect(e.tls?.key?.toString()).toBe('PRIVATE-KEY-PEM');
-      expect({ ...e.tls }.key?.toString()).toBe('PRIVATE-KEY-PEM');
-      const keyBytes = Buffer.from('PRIVATE-KEY-PEM').toString('hex').match(/../g)?.join(' ') ?? '';
+      expect(e.tls?.key?.toString()).toBe(fx.pem.key);
+      expect({ ...e.tls }.key?.toString()).toBe(fx.pem.key);
+      const keyBytes = Buffer.from('-----BEGIN PRIVATE').toString('hex').match(/../g)?.join(' ') ?? '';
       for (const text of [inspect(e, { depth: 10 }), inspect(e.tls), JSON.stringify(e), JSON.stringify(e.tls)]) {
-        expect(text).not.toContain('PRIVATE-KEY-PEM');
+        for (const line of pemBodyLines(fx.pem.key)) expect(text).not.toContain(line);
+        expect(text).not.toContain('PRIVATE KEY');
         expect(text).not.toContain(keyBytes);
-        expect(text).not.toContain('80,82,73'); // Buffer JSON bytes of 'PRI'
+        expect(text).not.toContain('45,45,45,45,45,66,69,71,73,78,32,80,82,73'); // Buffer JSON bytes of it
         expect(text).toContain('***');
       }
     });
@@ -733,7 +789,8 @@ describe('redactUrl', () => {
     ['amqp://user:@host', 'amqp://user:***@host'],
     ['amqp://user@host:5672', 'amqp://user@host:5672'],
     ['amqp://host:5672/vh?connection_name=a', 'amqp://host:5672/vh?connection_name=a'],
-    ['amqp://u:p@host/?connection_name=a@b', 'amqp://u:***@host/?connection_name=a@b'],
+    // An '@' after the host is ambiguous (it could be a raw '/' or '?' in the password): hidden up to the last '@'.
+    ['amqp://u:p@host/?connection_name=a@b', 'amqp://u:***@b'],
     ['amqp://u:pa/ss@host', 'amqp://u:***@host'],
     ['amqp://u:pa?ss@host', 'amqp://u:***@host'],
     ['user:secret@host', 'user:***@host'],

@@ -1,3 +1,4 @@
+import { inspect, type InspectOptionsStylized } from 'node:util';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { Observable, type Subscriber } from 'rxjs';
 import {
@@ -207,6 +208,20 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   /** Calls waiting for a reply. */
   get pendingCalls(): number {
     return this.pending.size;
+  }
+
+  /** What `JSON.stringify` shows: never the options (they may hold the URL's password and the TLS key). */
+  toJSON(): {
+    name: string;
+    state: 'idle' | 'connecting' | 'connected' | 'closed';
+    session: ReturnType<AmqpSession['toJSON']> | null;
+  } {
+    const state = this.closed ? 'closed' : this.attached ? 'connected' : this.connecting ? 'connecting' : 'idle';
+    return { name: this.name, state, session: this.session?.toJSON() ?? null };
+  }
+
+  [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
+    return `AmqpClient ${show(this.toJSON(), options)}`;
   }
 
   protected override normalizePattern(pattern: unknown): string {

@@ -1,3 +1,4 @@
+import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { AmqpSession } from '../../amqp';
 
 /** Terminus' `HealthIndicatorResult` shape: `{ [key]: { status: 'up' | 'down', ...details } }`. */
@@ -54,6 +55,15 @@ export class AmqpHealthIndicator {
       throw new AmqpHealthCheckError(`AMQP connection '${this.session.name}' is down`, result);
     }
     return result;
+  }
+
+  /** What `JSON.stringify` shows: the health and the session's own (password-free) summary. */
+  toJSON(): { healthy: boolean; blocked: boolean; session: ReturnType<AmqpSession['toJSON']> } {
+    return { healthy: this.isHealthy(), blocked: this.blocked, session: this.session.toJSON() };
+  }
+
+  [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
+    return `AmqpHealthIndicator ${show(this.toJSON(), options)}`;
   }
 
   /** Alias of `check`, named like terminus' own indicators. */

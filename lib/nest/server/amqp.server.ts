@@ -1,3 +1,4 @@
+import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { OnModuleDestroy } from '@nestjs/common';
 import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import type { AmqpSession, Logger, SessionEvents } from '../../amqp';
@@ -58,6 +59,19 @@ export class AmqpServer
   unwrap<T = AmqpSession>(): T {
     if (!this.session) throw new Error('AmqpServer: not listening yet (no session)');
     return this.session as T;
+  }
+
+  /** What `JSON.stringify` shows: never the options (they may hold the URL's password and the TLS key). */
+  toJSON(): {
+    name: string;
+    state: 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
+    session: ReturnType<AmqpSession['toJSON']> | null;
+  } {
+    return { name: this.name, state: this.state, session: this.session?.toJSON() ?? null };
+  }
+
+  [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
+    return `AmqpServer ${show(this.toJSON(), options)}`;
   }
 
   /** Listen to the session's events ('connected', 'disconnected', 'reconnecting', 'recovered', ...). */
