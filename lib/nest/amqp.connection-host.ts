@@ -1,6 +1,7 @@
 import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { OnApplicationShutdown } from '@nestjs/common';
-import type { AmqpSession, Logger } from '../amqp';
+import { TimeoutError, type AmqpSession, type Logger } from '../amqp';
+import { withTimeout } from '../amqp/deferred';
 import type { AmqpModuleOptions, AmqpPublisherDefinition } from './amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './amqp.constants';
 import { createAmqpLogger, describeError } from './amqp.logger';
@@ -66,18 +67,11 @@ export class AmqpConnectionHost implements OnApplicationShutdown {
   onApplicationShutdown(): Promise<void> {
     if (!this.closing) {
       const timeout = this.options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-      let timer: NodeJS.Timeout | undefined;
-      this.closing = Promise.race([
-        this.session.close({ timeoutMs: timeout }),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(() => {
-            this.logger.warn(`closing connection '${this.name}' took longer than ${timeout} ms; giving up waiting`);
-            resolve();
-          }, timeout);
-        }),
-      ])
-        .catch((err: unknown) => this.logger.error(`closing connection '${this.name}' failed: ${describeError(err)}`))
-        .finally(() => clearTimeout(timer));
+      this.closing = withTimeout(this.session.close({ timeoutMs: timeout }), timeout, 'close').catch((err: unknown) => {
+        if (err instanceof TimeoutError)
+          this.logger.warn(`closing connection '${this.name}' took longer than ${timeout} ms; giving up waiting`);
+        else this.logger.error(`closing connection '${this.name}' failed: ${describeError(err)}`);
+      });
     }
     return this.closing;
   }
