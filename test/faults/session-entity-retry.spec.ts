@@ -6,11 +6,11 @@ import {
   ConnectionLostError,
   ReplyCode,
   TimeoutError,
-  type Channel,
   type SessionMessage,
   type SetupFailure,
 } from '../../lib';
 import { amqpUrl, closeConnectionsWhere, uniqueName, waitFor } from '../support/broker';
+import { BrokerAdmin } from '../support/broker-admin';
 import { collector as collect } from '../support/collector';
 import { recordingLogger } from '../support/session-workload';
 
@@ -21,14 +21,12 @@ jest.setTimeout(30_000);
  * retried with backoff until it works, named in events and readiness errors, while the rest flows.
  */
 describe('AmqpSession: entities the broker refuses during recovery', () => {
-  let admin: AmqpConnection;
+  let admin: BrokerAdmin;
   const sessions: AmqpSession[] = [];
-  const queues = new Set<string>();
-  const exchanges = new Set<string>();
   const quiet = recordingLogger();
 
   beforeAll(async () => {
-    admin = await AmqpConnection.connect({ url: amqpUrl(), logger: quiet });
+    admin = await BrokerAdmin.open(quiet);
   });
 
   afterEach(async () => {
@@ -36,20 +34,7 @@ describe('AmqpSession: entities the broker refuses during recovery', () => {
     await Promise.all(sessions.splice(0).map((s) => s.close({ timeoutMs: 2000 }).catch(() => undefined)));
   });
 
-  afterAll(async () => {
-    for (const q of queues) await onAdmin((ch) => ch.queueDelete(q)).catch(() => undefined);
-    for (const ex of exchanges) await onAdmin((ch) => ch.exchangeDelete(ex)).catch(() => undefined);
-    await admin.close();
-  });
-
-  async function onAdmin<T>(op: (ch: Channel) => Promise<T>): Promise<T> {
-    const ch = await admin.channel();
-    try {
-      return await op(ch);
-    } finally {
-      if (ch.isOpen) await ch.close();
-    }
-  }
+  afterAll(() => admin.cleanup());
 
   async function started(): Promise<{ session: AmqpSession; name: string }> {
     const name = uniqueName('warren-entity');
@@ -64,11 +49,7 @@ describe('AmqpSession: entities the broker refuses during recovery', () => {
     return { session, name };
   }
 
-  const qName = (): string => {
-    const q = uniqueName('entity-q');
-    queues.add(q);
-    return q;
-  };
+  const qName = (): string => admin.queue('entity-q');
 
   it('a consumer refused on recovery (queue held exclusively elsewhere) retries with backoff and resumes once released; other consumers keep flowing', async () => {
     const { session, name } = await started();
@@ -131,8 +112,7 @@ describe('AmqpSession: entities the broker refuses during recovery', () => {
 
   it('a refused exchangeBind is not recorded: it reaches the caller as the broker error and is never replayed', async () => {
     const { session, name } = await started();
-    const dest = uniqueName('entity-ex');
-    exchanges.add(dest);
+    const dest = admin.exchange('entity-ex');
     await session.exchangeDeclare(dest, 'fanout', { durable: false });
     const err = await session.exchangeBind(dest, uniqueName('missing-source')).then(
       () => new Error('bound'),
@@ -151,7 +131,7 @@ describe('AmqpSession: entities the broker refuses during recovery', () => {
 
   it('an operation the broker refuses with a connection error reaches the caller with its reply code, not as a lost connection', async () => {
     const { session } = await started();
-    const ex = uniqueName('entity-ex');
+    const ex = admin.exchange('entity-ex');
     const err = await session.exchangeDeclare(ex, 'x-no-such-type', { durable: false }).then(
       () => new Error('declared'),
       (e: Error) => e,
@@ -162,6 +142,5 @@ describe('AmqpSession: entities the broker refuses during recovery', () => {
     // The session recovers from it and goes on.
     await waitFor(async () => session.isReady || undefined, 10_000, 'session ready again');
     await session.exchangeDeclare(ex, 'fanout', { durable: false });
-    exchanges.add(ex);
   });
 });

@@ -173,21 +173,26 @@ describe('AmqpSession lifecycle: one reconnect policy', () => {
   });
 });
 
+/** A fake broker that refuses confirm.select with 540 NOT_IMPLEMENTED while `refuse()` says so. */
+function confirmRefusingBroker(refuse: () => boolean): Promise<FakeAmqpServer> {
+  return FakeAmqpServer.start(async (peer) => {
+    await peer.handshake();
+    peer.autoReply([], (m) => {
+      if (m.method.name !== 'confirm.select' || !refuse()) return false;
+      peer.send(m.channel, 'channel.close', {
+        replyCode: 540,
+        replyText: 'NOT_IMPLEMENTED',
+        classId: 85,
+        methodId: 10,
+      });
+      return true;
+    });
+  });
+}
+
 describe('AmqpSession lifecycle: setup steps', () => {
   it('a publisher channel refused confirm mode: failFast connect() rejects at once naming the step and the reply code', async () => {
-    const broker = await FakeAmqpServer.start(async (peer) => {
-      await peer.handshake();
-      peer.autoReply([], (m) => {
-        if (m.method.name !== 'confirm.select') return false;
-        peer.send(m.channel, 'channel.close', {
-          replyCode: 540,
-          replyText: 'NOT_IMPLEMENTED',
-          classId: 85,
-          methodId: 10,
-        });
-        return true;
-      });
-    });
+    const broker = await confirmRefusingBroker(() => true);
     try {
       const s = session({ url: broker.url(), failFast: true });
       const err = await s.connect().then(
@@ -202,21 +207,8 @@ describe('AmqpSession lifecycle: setup steps', () => {
   });
 
   it('without failFast a refused confirm mode is retried with backoff, reported by setupFailed, and whenReady names it', async () => {
-    let refusals = 0;
-    const broker = await FakeAmqpServer.start(async (peer) => {
-      await peer.handshake();
-      peer.autoReply([], (m) => {
-        if (m.method.name !== 'confirm.select' || refusals >= 1000) return false;
-        refusals++;
-        peer.send(m.channel, 'channel.close', {
-          replyCode: 540,
-          replyText: 'NOT_IMPLEMENTED',
-          classId: 85,
-          methodId: 10,
-        });
-        return true;
-      });
-    });
+    let accepting = false;
+    const broker = await confirmRefusingBroker(() => !accepting);
     try {
       const s = session({ url: broker.url(), pool: { size: 1 }, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
       const failures: string[] = [];
@@ -235,7 +227,7 @@ describe('AmqpSession lifecycle: setup steps', () => {
       );
       expect(err).toBeInstanceOf(TimeoutError);
       expect(err.message).toMatch(/publisher channel 1 of 1: .*540/);
-      refusals = 1000; // the broker accepts from now on
+      accepting = true; // the broker accepts from now on
       await s.whenReady(5000);
     } finally {
       await broker.close();
