@@ -178,7 +178,7 @@ export function checkKnownKeys(where: string, value: object, known: readonly str
 }
 
 /** Checks that `value` is an object to read options from (undefined counts as empty). */
-export function checkOptionsObject(where: string, value: unknown): Record<string, unknown> {
+function checkOptionsObject(where: string, value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value) || Buffer.isBuffer(value)) {
     throw new ConfigError(where, `options must be an object, got ${value === null ? 'null' : typeof value}`);

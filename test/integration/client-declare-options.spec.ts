@@ -60,7 +60,7 @@ describe('queue and exchange options against the broker', () => {
   afterAll(async () => {
     for (const q of queues) await deleteQueue(q);
     const cleanup = await conn.channel();
-    for (const ex of exchanges) await cleanup.exchangeDelete(ex);
+    for (const ex of exchanges) await cleanup.exchangeDelete(ex).catch(() => undefined);
     await conn.close();
   });
 
@@ -114,6 +114,7 @@ describe('queue and exchange options against the broker', () => {
 
   it('an unknown exchange key rejects with a ConfigError naming it; the exchange is not declared', async () => {
     const name = uniqueName('opts-unknown-x');
+    exchanges.add(name);
     const err = await rejection(ch.exchangeDeclare(name, 'topic', untyped<ExchangeOptions>({ durabel: false })));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err).toMatchObject({ field: `exchange '${name}'.durabel` });

@@ -266,7 +266,7 @@ describe('topology declared by decorators', () => {
   });
 
   it('an unknown queue key fails start-up with a ConfigError naming it, before anything is declared', async () => {
-    const name = uniqueName('nest-unknown-key');
+    const name = probe.queue('unknown-key');
     const exchange = probe.exchange('unknown-key');
     const queue = { name, typ: 'quorum' } as QueueDefinition;
 
