@@ -47,7 +47,7 @@ function loose<T>(value: Record<string, unknown>): T {
 describe('Nest topology definitions use the client’s queue and exchange options', () => {
   it('queue shorthands become the same x-arguments as with AmqpSession.queueDeclare', () => {
     const topology = plan([registration('a', { queue: { name: 'orders', type: 'quorum', deliveryLimit: 3 } })]);
-    const [queue] = [topology.queue('orders', 'test')];
+    const queue = topology.queue('orders', 'test');
     expect(topology.queueDefinition(queue)).toEqual({
       name: 'orders',
       durable: true,
