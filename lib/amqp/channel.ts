@@ -13,6 +13,12 @@ import {
 } from './consumer';
 import { Deferred, WaiterList, withTimeout } from './deferred';
 import {
+  resolveExchangeOptions,
+  resolveQueueOptions,
+  type ExchangeOptions,
+  type QueueOptions,
+} from './declare-options';
+import {
   AmqpError,
   ChannelError,
   ClosedError,
@@ -35,28 +41,7 @@ import type { DecodedProperties, MessageProperties } from './protocol/properties
 import { Reader } from './protocol/reader';
 import { decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol/spec.generated';
 
-export interface ExchangeOptions {
-  /** Default true. */
-  durable?: boolean;
-  autoDelete?: boolean;
-  internal?: boolean;
-  /** Only check that the exchange exists (404 otherwise). */
-  passive?: boolean;
-  noWait?: boolean;
-  arguments?: FieldTable;
-  timeout?: number;
-}
-
-export interface QueueOptions {
-  /** Default true for named queues, false for server-named ones. */
-  durable?: boolean;
-  exclusive?: boolean;
-  autoDelete?: boolean;
-  passive?: boolean;
-  noWait?: boolean;
-  arguments?: FieldTable;
-  timeout?: number;
-}
+export type { ExchangeOptions, QueueOptions } from './declare-options';
 
 export interface QueueDeclareResult {
   queue: string;
@@ -183,17 +168,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // ---- exchanges ----
 
   async exchangeDeclare(exchange: string, type: string, options: ExchangeOptions = {}): Promise<void> {
-    const args = {
-      exchange,
-      type,
-      passive: options.passive ?? false,
-      durable: options.durable ?? true,
-      autoDelete: options.autoDelete ?? false,
-      internal: options.internal ?? false,
-      noWait: options.noWait ?? false,
-      arguments: options.arguments ?? {},
-    };
-    await this.callOrSend('exchange.declare', args, 'exchange.declare-ok', options.timeout);
+    const { timeout, ...declaration } = resolveExchangeOptions(exchange, type, options);
+    await this.callOrSend('exchange.declare', { exchange, type, ...declaration }, 'exchange.declare-ok', timeout);
   }
 
   async exchangeDelete(
@@ -245,16 +221,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Declare a queue; `''` asks the broker for a generated name (returned in `queue`). */
   async queueDeclare(queue = '', options: QueueOptions = {}): Promise<QueueDeclareResult> {
-    const args = {
-      queue,
-      passive: options.passive ?? false,
-      durable: options.durable ?? queue !== '',
-      exclusive: options.exclusive ?? false,
-      autoDelete: options.autoDelete ?? false,
-      noWait: options.noWait ?? false,
-      arguments: options.arguments ?? {},
-    };
-    const reply = await this.callOrSend('queue.declare', args, 'queue.declare-ok', options.timeout);
+    const { timeout, ...declaration } = resolveQueueOptions(queue, options);
+    const reply = await this.callOrSend('queue.declare', { queue, ...declaration }, 'queue.declare-ok', timeout);
     if (!reply) return { queue, messageCount: 0, consumerCount: 0 };
     return reply as QueueDeclareResult;
   }

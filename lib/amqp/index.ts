@@ -10,6 +10,22 @@ export {
   type OperationOptions,
 } from './channel';
 export {
+  resolveQueueSettings,
+  resolveExchangeSettings,
+  checkExchangeType,
+  checkKnownKeys,
+  describeQueue,
+  describeExchange,
+  type QueueSettings,
+  type QueueShorthands,
+  type QueueType,
+  type QueueOverflow,
+  type ExchangeSettings,
+  type DeclareCallOptions,
+  type QueueDeclaration,
+  type ExchangeDeclaration,
+} from './declare-options';
+export {
   ConsumerStream,
   ConsumerCancelledError,
   type Consumer,

@@ -10,10 +10,18 @@ import {
   type QueueDefinition,
   AmqpEventPattern,
 } from '../../lib/nest';
-import { amqpUrl, listBindings, uniqueName } from '../support/broker';
+import { ConfigError } from '../../lib/amqp';
+import { amqpUrl, listBindings, rabbitmqctl, uniqueName } from '../support/broker';
 import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
+
+/** The broker's type of a queue (`classic`, `quorum`, `stream`), or undefined if it does not exist. */
+async function queueType(name: string): Promise<string | undefined> {
+  const out = await rabbitmqctl(['list_queues', 'name', 'type', '--formatter', 'json']);
+  const rows = JSON.parse(out.trim() || '[]') as Array<{ name: string; type: string }>;
+  return rows.find((row) => row.name === name)?.type;
+}
 
 describe('topology declared by decorators', () => {
   const apps: Array<{ close(): Promise<unknown> }> = [];
@@ -237,5 +245,41 @@ describe('topology declared by decorators', () => {
     apps.push((await startMicroservice({ controllers: [ExistingController] })).app);
     await probe.publish('', name, { ok: true });
     expect(await seen.waitFor(1)).toEqual([{ ok: true }]);
+  });
+
+  it("@AmqpController({ queue: { name, type: 'quorum' } }) declares a quorum queue, as AmqpSession.queueDeclare does", async () => {
+    const name = probe.queue('quorum');
+    const seen = new Recorder<unknown>();
+
+    @AmqpController({ queue: { name, type: 'quorum' } })
+    class QuorumController {
+      @EventPattern('quorum.event')
+      handle(@Payload() p: unknown) {
+        seen.push(p);
+      }
+    }
+
+    apps.push((await startMicroservice({ controllers: [QuorumController] })).app);
+    expect(await queueType(name)).toBe('quorum');
+    await probe.publish('', name, { ok: true });
+    expect(await seen.waitFor(1)).toEqual([{ ok: true }]);
+  });
+
+  it('an unknown queue key fails start-up with a ConfigError naming it, before anything is declared', async () => {
+    const name = probe.queue('unknown-key');
+    const exchange = probe.exchange('unknown-key');
+    const queue = { name, typ: 'quorum' } as QueueDefinition;
+
+    @AmqpController({ queue, exchange: { name: exchange, type: 'topic' } })
+    class TypoController {
+      @AmqpEventPattern('typo.event')
+      handle() {}
+    }
+
+    const err = await rejection(startMicroservice({ controllers: [TypoController] }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err).toMatchObject({ field: `queue '${name}'.typ` });
+    expect(await probe.queueInfo(name)).toBeNull();
+    expect(await probe.exchangeExists(exchange)).toBe(false);
   });
 });

@@ -1,4 +1,6 @@
+import { ConfigError, checkKnownKeys } from '../../amqp';
 import type { RetryPolicy } from '../amqp-options.interface';
+import { withOrigin } from '../topology/queue-arguments';
 import type { QueueDefinition } from '../topology/topology.interface';
 
 /** A retry policy checked and made concrete for one work queue. */
@@ -11,32 +13,43 @@ export interface ResolvedRetryPolicy {
   parkingLot: string;
 }
 
-/** Validates a policy and computes the delay of every retry. */
+const POLICY_KEYS = ['attempts', 'delays', 'backoff', 'exchange', 'parkingLot'];
+const BACKOFF_KEYS = ['initial', 'factor', 'max'];
+
+/** Validates a policy (a ConfigError names the field) and computes the delay of every retry. */
 export function resolveRetryPolicy(policy: RetryPolicy, queue: string): ResolvedRetryPolicy {
-  const attempts = policy.attempts;
-  if (!Number.isInteger(attempts) || attempts < 1) {
-    throw new Error(`retry policy of queue '${queue}': attempts must be an integer >= 1, got ${attempts}`);
-  }
-  const retries = attempts - 1;
-  const delays: number[] = [];
-  for (let n = 1; n <= retries; n++) delays.push(retryDelay(policy, n, queue));
-  return {
-    attempts,
-    delays,
-    exchange: policy.exchange ?? '',
-    parkingLot: policy.parkingLot ?? parkingLotName(queue),
-  };
+  return withOrigin(`retry policy of queue '${queue}'`, () => {
+    checkKnownKeys('retry', policy, POLICY_KEYS, 'retry policy');
+    if (policy.backoff) checkKnownKeys('retry.backoff', policy.backoff, BACKOFF_KEYS, 'backoff');
+    const attempts = policy.attempts;
+    if (!Number.isInteger(attempts) || attempts < 1) {
+      throw new ConfigError('retry.attempts', `must be an integer >= 1, got ${attempts}`);
+    }
+    const retries = attempts - 1;
+    const delays: number[] = [];
+    for (let n = 1; n <= retries; n++) delays.push(retryDelay(policy, n));
+    return {
+      attempts,
+      delays,
+      exchange: policy.exchange ?? '',
+      parkingLot: policy.parkingLot ?? parkingLotName(queue),
+    };
+  });
 }
 
-function retryDelay(policy: RetryPolicy, n: number, queue: string): number {
+function retryDelay(policy: RetryPolicy, n: number): number {
   let delay: number;
-  if (policy.delays && policy.delays.length > 0) delay = policy.delays[Math.min(n, policy.delays.length) - 1];
+  const listed = policy.delays && policy.delays.length > 0 ? policy.delays : undefined;
+  if (listed) delay = listed[Math.min(n, listed.length) - 1];
   else if (policy.backoff) {
     const { initial, factor = 2, max = Infinity } = policy.backoff;
     delay = Math.min(max, initial * factor ** (n - 1));
-  } else throw new Error(`retry policy of queue '${queue}': give delays or backoff`);
+  } else throw new ConfigError('retry.delays', 'give delays or backoff');
   if (!Number.isFinite(delay) || delay < 1) {
-    throw new Error(`retry policy of queue '${queue}': delay of retry ${n} must be >= 1 ms, got ${delay}`);
+    throw new ConfigError(
+      listed ? 'retry.delays' : 'retry.backoff',
+      `the delay of retry ${n} must be >= 1 ms, got ${delay}`,
+    );
   }
   return Math.round(delay);
 }

@@ -1,4 +1,5 @@
 import type { MessageHandler } from '@nestjs/microservices';
+import { ConfigError, describeQueue } from '../../amqp';
 import type { AckMode, AmqpHandlerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_PREFETCH } from '../amqp.constants';
 import { resolveRetryPolicy, retryQueueDefinitions, type ResolvedRetryPolicy } from '../retry/retry-policy';
@@ -62,26 +63,33 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
     if ((o.connection ?? DEFAULT_CONNECTION_NAME) !== d.connection) continue;
     const origin = `handler '${r.pattern}'`;
     if (o.queue === undefined) {
-      throw new Error(
-        `Warren: ${origin} has no queue: set one in its @MessagePattern/@EventPattern extras, @AmqpController or the server defaults`,
+      throw new ConfigError(
+        `${origin}.queue`,
+        'missing: set one in its @MessagePattern/@EventPattern extras, @AmqpController or the server defaults',
       );
     }
     const ack = o.ack ?? 'auto';
-    if (!KNOWN_ACK_MODES.includes(ack)) throw new Error(`Warren: ${origin}: unknown ack mode '${String(ack)}'`);
+    if (!KNOWN_ACK_MODES.includes(ack)) {
+      throw new ConfigError(`${origin}.ack`, `must be one of 'auto', 'manual', 'none', got '${String(ack)}'`);
+    }
     plan.add(o.topology, origin);
     const queue = plan.queue(o.queue, origin);
 
     // Bindings: explicit ones, or the handler's exchange with its pattern as routing key.
     const bindings = o.bindings ?? (o.exchange !== undefined ? [{}] : []);
-    for (const b of bindings) {
+    for (const [i, b] of bindings.entries()) {
       const exchange = b.exchange ?? o.exchange;
-      if (exchange === undefined) throw new Error(`Warren: ${origin}: a binding needs an exchange`);
+      if (exchange === undefined) {
+        throw new ConfigError(`${origin}.bindings[${i}].exchange`, "missing, and the handler has no 'exchange' either");
+      }
       plan.bindQueue(queue, exchange, b.routingKey ?? r.pattern, b.arguments, origin);
     }
 
     let retry: ResolvedRetryPolicy | undefined;
     if (o.retry) {
-      if (queue.serverNamed) throw new Error(`Warren: ${origin}: a retry policy needs a named queue`);
+      if (queue.serverNamed) {
+        throw new ConfigError(`${origin}.retry`, 'a retry policy needs a named queue (this one is server-named)');
+      }
       retry = resolveRetryPolicy(o.retry, queue.name);
       const durable = plan.queueDefinition(queue)?.durable ?? true;
       for (const q of retryQueueDefinitions(queue.name, retry, durable)) plan.queue(q, `retry policy of ${origin}`);
@@ -110,7 +118,10 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
     const existing = entry.routes.get(r.pattern);
     if (existing) {
       if (!existing.isEvent || !route.isEvent) {
-        throw new Error(`Warren: pattern '${r.pattern}' has two handlers on queue '${queue.name || '(server-named)'}'`);
+        throw new ConfigError(
+          origin,
+          `a second handler for this pattern on ${describeQueue(queue.name)} (only event handlers may share one)`,
+        );
       }
       let tail = existing.handler;
       while (tail.next) tail = tail.next as MessageHandler;
@@ -122,9 +133,9 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
 
   return [...byQueue.entries()].map(([queue, { routes, options }]) => {
     const modes = new Set(routes.values().map((r) => r.ack));
-    const name = queue.name || '(server-named)';
+    const where = describeQueue(queue.name);
     if (modes.has('none') && modes.size > 1) {
-      throw new Error(`Warren: queue '${name}' mixes ack 'none' with other ack modes; no-ack is per consumer`);
+      throw new ConfigError(`${where}.ack`, "its handlers mix ack 'none' with other ack modes; no-ack is per consumer");
     }
     const explicit = (pick: (o: AmqpHandlerOptions) => number | undefined): number | undefined => {
       const values = options.map(pick).filter((v): v is number => v !== undefined);
@@ -133,7 +144,7 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
     const prefetch = explicit((o) => o.prefetch) ?? DEFAULT_PREFETCH;
     const concurrency = explicit((o) => o.concurrency) ?? (prefetch > 0 ? prefetch : Infinity);
     if (concurrency !== Infinity && (!Number.isInteger(concurrency) || concurrency < 1)) {
-      throw new Error(`Warren: queue '${name}': concurrency must be an integer >= 1`);
+      throw new ConfigError(`${where}.concurrency`, `must be an integer >= 1, got ${concurrency}`);
     }
     return { queue, routes, prefetch, concurrency, priority: explicit((o) => o.priority), noAck: modes.has('none') };
   });

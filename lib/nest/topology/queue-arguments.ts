@@ -1,4 +1,13 @@
-import type { FieldTable, QueueOptions } from '../../amqp';
+import {
+  ConfigError,
+  describeExchange,
+  describeQueue,
+  checkExchangeType,
+  resolveExchangeSettings,
+  resolveQueueSettings,
+  type FieldTable,
+  type QueueOptions,
+} from '../../amqp';
 import type { ExchangeDefinition, QueueDefinition } from './topology.interface';
 
 /** What `exchange.declare` receives. */
@@ -20,43 +29,42 @@ export interface ResolvedQueue {
   arguments: FieldTable;
 }
 
-export function resolveExchange(def: ExchangeDefinition): ResolvedExchange {
-  return {
-    name: def.name,
-    type: def.type ?? 'topic',
-    durable: def.durable ?? true,
-    autoDelete: def.autoDelete ?? false,
-    internal: def.internal ?? false,
-    arguments: { ...def.arguments },
-  };
+/** Runs `resolve`, adding where the definition came from to a ConfigError's message. */
+export function withOrigin<T>(origin: string, resolve: () => T): T {
+  try {
+    return resolve();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const message = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+    throw new ConfigError(err.field, `${message} (in ${origin})`);
+  }
 }
 
-/** Friendly queue fields → `x-` arguments (explicit `arguments` win). */
-export function queueArguments(def: QueueDefinition): FieldTable {
-  const args: FieldTable = {};
-  if (def.type !== undefined) args['x-queue-type'] = def.type;
-  if (def.deadLetterExchange !== undefined) args['x-dead-letter-exchange'] = def.deadLetterExchange;
-  if (def.deadLetterRoutingKey !== undefined) args['x-dead-letter-routing-key'] = def.deadLetterRoutingKey;
-  if (def.messageTtl !== undefined) args['x-message-ttl'] = def.messageTtl;
-  if (def.expires !== undefined) args['x-expires'] = def.expires;
-  if (def.maxLength !== undefined) args['x-max-length'] = def.maxLength;
-  if (def.maxLengthBytes !== undefined) args['x-max-length-bytes'] = def.maxLengthBytes;
-  if (def.overflow !== undefined) args['x-overflow'] = def.overflow;
-  if (def.singleActiveConsumer !== undefined) args['x-single-active-consumer'] = def.singleActiveConsumer;
-  if (def.maxPriority !== undefined) args['x-max-priority'] = def.maxPriority;
-  if (def.deliveryLimit !== undefined) args['x-delivery-limit'] = def.deliveryLimit;
-  return { ...args, ...def.arguments };
+function checkName(what: 'queue' | 'exchange', name: unknown): string {
+  if (typeof name !== 'string') throw new ConfigError(`${what}.name`, `must be a string, got a ${typeof name}`);
+  return name;
 }
 
-export function resolveQueue(def: QueueDefinition): ResolvedQueue {
-  const serverNamed = def.name === '';
-  return {
-    name: def.name,
-    durable: def.durable ?? !serverNamed,
-    exclusive: def.exclusive ?? serverNamed,
-    autoDelete: def.autoDelete ?? serverNamed,
-    arguments: queueArguments(def),
-  };
+/** An exchange definition checked (same options as `AmqpSession.exchangeDeclare`); a topic exchange by default. */
+export function resolveExchange(def: ExchangeDefinition, origin: string): ResolvedExchange {
+  return withOrigin(origin, () => {
+    const { name, type = 'topic', ...settings } = def;
+    const where = describeExchange(checkName('exchange', name));
+    return { name, type: checkExchangeType(where, type), ...resolveExchangeSettings(where, settings) };
+  });
+}
+
+/**
+ * A queue definition checked (same options and shorthands as `AmqpSession.queueDeclare`). `name: ''` is a
+ * server-named queue: exclusive and auto-delete, not durable, unless told otherwise.
+ */
+export function resolveQueue(def: QueueDefinition, origin: string): ResolvedQueue {
+  return withOrigin(origin, () => {
+    const { name, ...settings } = def;
+    const serverNamed = checkName('queue', name) === '';
+    const defaults = { durable: !serverNamed, exclusive: serverNamed, autoDelete: serverNamed };
+    return { name, ...resolveQueueSettings(describeQueue(name), settings, defaults) };
+  });
 }
 
 export function queueOptions(q: ResolvedQueue): QueueOptions {

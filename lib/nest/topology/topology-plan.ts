@@ -1,10 +1,11 @@
-import { ChannelError, ReplyCode, type AmqpSession, type FieldTable } from '../../amqp';
+import { ChannelError, ConfigError, ReplyCode, checkKnownKeys, type AmqpSession, type FieldTable } from '../../amqp';
 import {
   canonical,
   firstDifference,
   queueOptions,
   resolveExchange,
   resolveQueue,
+  withOrigin,
   type ResolvedExchange,
   type ResolvedQueue,
 } from './queue-arguments';
@@ -39,6 +40,10 @@ interface PlannedBinding {
   arguments?: FieldTable;
 }
 
+const TOPOLOGY_KEYS = ['exchanges', 'queues', 'bindings', 'exchangeBindings'];
+const BINDING_KEYS = ['queue', 'exchange', 'routingKey', 'arguments'];
+const EXCHANGE_BINDING_KEYS = ['source', 'destination', 'routingKey', 'arguments'];
+
 /** Exchanges that exist on every broker and may not be declared. */
 function predeclared(name: string): boolean {
   return name === '' || name.startsWith('amq.');
@@ -58,6 +63,15 @@ export class TopologyPlan {
   /** Add shared topology. */
   add(topology: TopologyDefinition | undefined, origin: string): void {
     if (!topology) return;
+    withOrigin(origin, () => {
+      checkKnownKeys('topology', topology, TOPOLOGY_KEYS, 'topology');
+      (topology.bindings ?? []).forEach((b, i) =>
+        checkKnownKeys(`topology.bindings[${i}]`, b, BINDING_KEYS, 'binding'),
+      );
+      (topology.exchangeBindings ?? []).forEach((b, i) =>
+        checkKnownKeys(`topology.exchangeBindings[${i}]`, b, EXCHANGE_BINDING_KEYS, 'exchange binding'),
+      );
+    });
     for (const e of topology.exchanges ?? []) this.exchange(e, origin);
     for (const q of topology.queues ?? []) this.queue(q, origin);
     for (const b of topology.exchangeBindings ?? [])
@@ -69,14 +83,15 @@ export class TopologyPlan {
 
   /** Add (or refer to) an exchange; returns its name. */
   exchange(ref: string | ExchangeDefinition, origin: string): string {
-    const name = typeof ref === 'string' ? ref : ref.name;
+    // Checked even when predeclared: a definition with a misspelt key is a mistake wherever it points.
+    const def = resolveExchange(typeof ref === 'string' ? { name: ref } : ref, origin);
+    const name = def.name;
     if (predeclared(name)) return name;
     const existing = this.exchanges.get(name);
     if (typeof ref === 'string') {
-      if (!existing) this.exchanges.set(name, { def: resolveExchange({ name }), implicit: true, origin });
+      if (!existing) this.exchanges.set(name, { def, implicit: true, origin });
       return name;
     }
-    const def = resolveExchange(ref);
     if (existing && !existing.implicit) {
       const diff = firstDifference(existing.def, def);
       if (diff !== undefined) {
@@ -97,27 +112,31 @@ export class TopologyPlan {
     if (typeof ref !== 'string' && ref.name === '') {
       let planned = this.serverNamed.get(ref);
       if (!planned) {
-        planned = { ref: { name: '', serverNamed: true }, def: resolveQueue(ref), implicit: false, origin };
+        planned = { ref: { name: '', serverNamed: true }, def: resolveQueue(ref, origin), implicit: false, origin };
         this.serverNamed.set(ref, planned);
       }
       return planned.ref;
     }
     const name = typeof ref === 'string' ? ref : ref.name;
-    if (name === '')
-      throw new TopologyConflictError(`${origin}: a server-named queue needs a definition object`, 'queue', name);
+    if (name === '') {
+      throw new ConfigError(
+        'queue',
+        `a server-named queue needs a definition object ({ name: '' }), not '' (in ${origin})`,
+      );
+    }
     const existing = this.queues.get(name);
     if (typeof ref === 'string') {
       if (existing) return existing.ref;
       const planned: PlannedQueue = {
         ref: { name, serverNamed: false },
-        def: resolveQueue({ name }),
+        def: resolveQueue({ name }, origin),
         implicit: true,
         origin,
       };
       this.queues.set(name, planned);
       return planned.ref;
     }
-    const def = resolveQueue(ref);
+    const def = resolveQueue(ref, origin);
     if (existing && !existing.implicit) {
       const diff = firstDifference(existing.def, def);
       if (diff !== undefined) {
