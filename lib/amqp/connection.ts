@@ -39,9 +39,9 @@ const VERSION = '0.1.0';
  * min(operationTimeout, this).
  */
 const CLOSE_WAIT_CAP_MS = 5000;
-/** The method the handshake waits for next (null: not in the handshake). */
 /** The operation a publish waiting out connection.blocked is named by. */
 const BLOCKED_WAIT = 'publish (blocked)';
+/** The method the handshake waits for next. */
 type HandshakeStep = 'connection.start' | 'connection.tune' | 'connection.open-ok';
 
 export interface ConnectionEvents {

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import {
   AmqpConnection,
+  AmqpSession,
   AuthenticationError,
   ClosedError,
   ConnectionError,
@@ -330,5 +331,27 @@ describe('AmqpConnection.connectOnce: abort', () => {
     ac.abort();
     expect(conn.isOpen).toBe(true);
     await conn.close();
+  });
+});
+
+describe('AmqpSession over a connection whose open-ok read carried a malformed frame', () => {
+  it('counts the attempt as failed and reconnects until it is ready', async () => {
+    const server = await fakeServer(async (peer) => {
+      const first = server.connectionCount <= 2;
+      await peer.handshake({ withOpenOk: first ? [rawFrame(0x42, 0, Buffer.alloc(4))] : [] });
+      peer.autoReply();
+    });
+    const session = new AmqpSession({
+      url: server.url(),
+      logger: silentLogger,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 20 },
+    });
+    try {
+      await session.connect();
+      expect(session.isReady).toBe(true);
+      expect(server.connectionCount).toBe(4); // a failed attempt per role, then one connection per role
+    } finally {
+      await session.close();
+    }
   });
 });
