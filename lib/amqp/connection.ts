@@ -15,14 +15,15 @@ import {
   TimeoutError,
   VhostError,
 } from './errors';
+import { Deferred, WaiterList, withTimeout } from './deferred';
 import { Heartbeat } from './heartbeat';
 import { consoleLogger, type Logger } from './logger';
-import { DEFAULTS, type ConnectionOptionsInput, type Endpoint, type ResolvedConnectionOptions } from './options';
+import type { ConnectionOptionsInput, Endpoint, ResolvedConnectionOptions } from './options';
 import type { FieldTable } from './protocol/field-table';
 import { FrameParser, FRAME_HEARTBEAT, FRAME_METHOD } from './protocol/frame-parser';
 import { FrameEncoder, HEARTBEAT_FRAME } from './protocol/frame-writer';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
-import type { MethodArgs, MethodName } from './protocol/spec.generated';
+import { Constants, type MethodArgs, type MethodName } from './protocol/spec.generated';
 import { connectWithPolicy } from './reconnect-policy';
 import { chooseMechanism } from './sasl';
 import { openSocket } from './socket';
@@ -32,6 +33,17 @@ const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
 /** Flush the write batch synchronously once it holds this much. */
 const FLUSH_BYTES = 64 * 1024;
 const VERSION = '0.1.0';
+/**
+ * Upper bound on waiting for the peer at the end: for close-ok after our connection.close, and for the
+ * peer to close TCP after our close-ok (or our protocol-error close). A peer that is still silent then
+ * gets its socket destroyed, so a dead or hostile peer cannot keep the process alive. The actual wait is
+ * min(operationTimeout, this).
+ */
+const CLOSE_WAIT_CAP_MS = 5000;
+/** The operation a publish waiting out connection.blocked is named by. */
+const BLOCKED_WAIT = 'publish (blocked)';
+/** The method the handshake waits for next. */
+type HandshakeStep = 'connection.start' | 'connection.tune' | 'connection.open-ok';
 
 export interface ConnectionEvents {
   /** The connection is gone. `error` is undefined after an application `close()`. */
@@ -72,17 +84,30 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   private tailLength = 0;
   private flushScheduled = false;
   private ackChannels: Channel[] = [];
-  private drainWaiters: Array<() => void> = [];
+  private readonly drainWaiters = new WaiterList();
   private blockedReason: string | null = null;
-  private unblockWaiters: Array<{ resolve: () => void; reject: (e: Error) => void; timer?: NodeJS.Timeout }> = [];
+  private readonly unblockWaiters = new WaiterList();
   private closed = false;
   private closing: Promise<void> | null = null;
   private closeError: AmqpError | undefined;
-  private closeOkWaiter: (() => void) | null = null;
-  private handshake: {
-    resolve: (m: DecodedMethod) => void;
-    reject: (e: Error) => void;
-  } | null = null;
+  /** Settled by the broker's close-ok (or the connection's end). */
+  private readonly closeOk = new Deferred();
+  /** Settled when the socket has closed: nothing of this connection is left. */
+  private readonly socketGone = new Deferred();
+  /** Destroys a socket whose peer keeps TCP open after the closing handshake (see endSocket). */
+  private lingerTimer: NodeJS.Timeout | null = null;
+  /** Where the handshake is; null once open (or ended). */
+  private handshakeStep: HandshakeStep | null = null;
+  private readonly handshakeDone = new Deferred();
+  private saslMechanism = '';
+  /**
+   * Events raised by frames that arrived with open-ok: nobody can be listening yet (connect() has not
+   * returned), so they are emitted on the next turn of the event loop, in order, instead of being lost.
+   */
+  private heldEvents: Array<() => void> | null = null;
+  private heldEventsRelease: NodeJS.Immediate | null = null;
+  /** The pending channel-0 request (update-secret) and the reply it waits for. */
+  private channel0Reply: { name: MethodName; reply: Deferred } | null = null;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -100,10 +125,16 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       (type, channel, buf, start, end) => this.onFrame(type, channel, buf, start, end),
       options.frameMax,
     );
+    // Handled by connectOnce when it runs the handshake; a connection ended before that has nobody to tell.
+    this.handshakeDone.promise.catch(() => undefined);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.lost(new ConnectionLostError(`socket error: ${err.message}`, { cause: err })));
-    socket.on('close', () => this.lost(new ConnectionLostError('socket closed by the peer')));
-    socket.on('drain', () => this.onDrain());
+    socket.on('close', () => {
+      this.clearLinger();
+      this.lost(new ConnectionLostError('socket closed by the peer'));
+      this.socketGone.resolve();
+    });
+    socket.on('drain', () => this.drainWaiters.resolveAll());
   }
 
   /**
@@ -116,43 +147,45 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     return connectWithPolicy(options, logger, { maxRounds: options.connectionAttempts });
   }
 
-  /** One endpoint, one try: TCP/TLS, then the AMQP handshake, all within handshakeTimeout. */
+  /**
+   * One endpoint, one try: TCP/TLS, then the AMQP handshake, all within handshakeTimeout. Rejects when the
+   * connection ended before it could be returned — even by frames that came in the same read as open-ok
+   * (a broker close, a malformed frame) — with what ended it. `signal` aborts the attempt at any stage
+   * (TCP or TLS connect, handshake): the socket is destroyed, every timer and listener of the attempt is
+   * gone, and the promise rejects with `ClosedError('connect aborted')`.
+   */
   static async connectOnce(
     endpoint: Endpoint,
     options: ResolvedConnectionOptions,
     logger: Logger = consoleLogger,
+    signal?: AbortSignal,
   ): Promise<AmqpConnection> {
+    if (signal?.aborted) throw connectAborted();
     const deadline = Date.now() + options.handshakeTimeoutMs;
     const socket = await openSocket(endpoint, {
       connectionTimeoutMs: Math.min(options.connectionTimeoutMs, options.handshakeTimeoutMs),
       noDelay: options.noDelay,
       keepAlive: options.keepAlive,
+      signal,
     });
     const conn = new AmqpConnection(socket, endpoint, options, logger);
-    const left = Math.max(1, deadline - Date.now());
-    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => conn.destroy(connectAborted());
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.race([
+      if (signal?.aborted) onAbort();
+      await withTimeout(
         conn.runHandshake(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new TimeoutError(
-                  `AMQP handshake with ${describeEndpoint(endpoint)} timed out after ${options.handshakeTimeoutMs} ms`,
-                  'handshake',
-                  options.handshakeTimeoutMs,
-                ),
-              ),
-            left,
-          );
-        }),
-      ]);
+        Math.max(1, deadline - Date.now()),
+        'handshake',
+        () => `AMQP handshake with ${describeEndpoint(endpoint)} timed out after ${options.handshakeTimeoutMs} ms`,
+        (err) => conn.destroy(err),
+      );
+      if (conn.closed) throw conn.closeError ?? new ConnectionLostError('the connection ended during the handshake');
     } catch (err) {
-      conn.destroy(err as AmqpError);
+      conn.destroy(err instanceof AmqpError ? err : undefined);
       throw err;
     } finally {
-      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
     return conn;
   }
@@ -210,30 +243,43 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   private updatingSecret: Promise<void> | null = null;
 
   private async sendUpdateSecret(newSecret: string, reason: string): Promise<void> {
-    const reply = this.expectOnChannel0('connection.update-secret-ok');
+    const reply = new Deferred();
+    this.channel0Reply = { name: 'connection.update-secret-ok', reply };
     this.sendMethod(0, 'connection.update-secret', { newSecret, reason });
-    await withTimeout(reply, this.options.operationTimeoutMs, 'connection.update-secret');
+    try {
+      await withTimeout(reply.promise, this.options.operationTimeoutMs, 'connection.update-secret');
+    } finally {
+      if (this.channel0Reply?.reply === reply) this.channel0Reply = null;
+    }
   }
 
   /**
    * Graceful close: waits (bounded by operationTimeout) for each channel's pending synchronous
-   * methods and unconfirmed publishes, then connection.close → close-ok, then the socket ends.
+   * methods and unconfirmed publishes, then connection.close → close-ok (waited for at most
+   * min(operationTimeout, 5 s)), then the socket is destroyed. Resolves once the socket has closed:
+   * no socket, timer or listener of this connection is left. On a connection that has already ended
+   * (e.g. closed by the broker) it destroys the socket at once.
    */
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    if (this.closed) return Promise.resolve();
+    if (this.closed) {
+      this.destroySocket();
+      return this.socketGone.promise;
+    }
     this.closing = (async () => {
       const settle = Promise.all([...this.channels.values()].map((ch) => ch.settle()));
       await withTimeout(settle, this.options.operationTimeoutMs, 'close (settling channels)').catch(() => undefined);
-      if (this.closed) return;
-      const closeOk = new Promise<void>((resolve) => (this.closeOkWaiter = resolve));
-      // Acks made before close() count: they leave ahead of connection.close.
-      this.runDeferredAcks();
-      this.sendMethod(0, 'connection.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
-      this.flush();
-      await withTimeout(closeOk, this.options.operationTimeoutMs, 'connection.close').catch(() => undefined);
-      this.finish(undefined);
-      this.socket.end();
+      if (!this.closed) {
+        // Acks made before close() count: they leave ahead of connection.close.
+        this.runDeferredAcks();
+        this.sendMethod(0, 'connection.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
+        this.flush();
+        await withTimeout(this.closeOk.promise, this.closeWaitMs(), 'connection.close').catch(() => undefined);
+        this.finish(undefined);
+      }
+      // After close-ok there is nothing left to say; a peer that never answered gets no more time.
+      this.destroySocket();
+      await this.socketGone.promise;
     })();
     return this.closing;
   }
@@ -289,28 +335,24 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   /** @internal Resolves when the socket has drained (or immediately when it need not). */
   waitForDrain(): Promise<void> {
     if (!this.socket.writableNeedDrain || this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return this.drainWaiters.wait();
   }
 
   /** @internal Resolves when the broker is not blocking publishers; rejects after blockedConnectionTimeout. */
   waitUntilUnblocked(): Promise<void> | null {
     if (this.blockedReason === null) return null;
-    return new Promise((resolve, reject) => {
-      const waiter: { resolve: () => void; reject: (e: Error) => void; timer?: NodeJS.Timeout } = { resolve, reject };
-      const ms = this.options.blockedConnectionTimeoutMs;
-      if (ms > 0) {
-        waiter.timer = setTimeout(() => {
-          this.unblockWaiters = this.unblockWaiters.filter((w) => w !== waiter);
-          reject(
-            new BlockedTimeoutError(
-              `publish waited ${ms} ms while the broker blocked the connection (${this.blockedReason})`,
-              'publish (blocked)',
-              ms,
-            ),
-          );
-        }, ms);
+    const ms = this.options.blockedConnectionTimeoutMs;
+    if (ms <= 0) return this.unblockWaiters.wait();
+    const reason = this.blockedReason;
+    return this.unblockWaiters.wait(ms, BLOCKED_WAIT).catch((err: unknown) => {
+      if (err instanceof TimeoutError && err.operation === BLOCKED_WAIT) {
+        throw new BlockedTimeoutError(
+          `publish waited ${ms} ms while the broker blocked the connection (${reason})`,
+          BLOCKED_WAIT,
+          ms,
+        );
       }
-      this.unblockWaiters.push(waiter);
+      throw err;
     });
   }
 
@@ -327,12 +369,11 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   // ---- frames in ----
 
   private onData(chunk: Buffer): void {
+    if (this.closed) return;
     if (this.heartbeatTimer) this.heartbeatTimer.read = true;
-    if (this.handshake && chunk.length >= 4 && chunk.readUInt32BE(0) === 0x414d5150) {
+    if (this.handshakeStep === 'connection.start' && chunk.length >= 4 && chunk.readUInt32BE(0) === 0x414d5150) {
       // "AMQP...": the broker refused our protocol version and told us which one it speaks.
-      this.handshake.reject(
-        new ProtocolError(`the broker does not speak AMQP 0-9-1 (it answered with a protocol header)`),
-      );
+      this.destroy(new ProtocolError(`the broker does not speak AMQP 0-9-1 (it answered with a protocol header)`));
       return;
     }
     try {
@@ -363,14 +404,9 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private onConnectionMethod(m: DecodedMethod): void {
-    if (this.handshake) {
-      if (m.name === 'connection.close') {
-        this.sendMethod(0, 'connection.close-ok', {});
-        this.flush();
-        this.handshake.reject(this.handshakeCloseError(m.args));
-        return;
-      }
-      this.handshake.resolve(m);
+    if (this.closed) return;
+    if (this.handshakeStep !== null) {
+      this.onHandshakeMethod(this.handshakeStep, m);
       return;
     }
     switch (m.name) {
@@ -385,121 +421,159 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
           classId ? { classId, methodId, methodName: methodName(classId, methodId) } : undefined,
         );
         this.finish(err);
-        this.socket.end();
+        this.endSocket();
         return;
       }
       case 'connection.close-ok':
-        this.closeOkWaiter?.();
+        this.closeOk.resolve();
         return;
-      case 'connection.blocked':
-        this.blockedReason = m.args.reason;
-        this.emit('blocked', m.args.reason);
-        return;
-      case 'connection.unblocked': {
-        this.blockedReason = null;
-        const waiters = this.unblockWaiters;
-        this.unblockWaiters = [];
-        for (const w of waiters) {
-          clearTimeout(w.timer);
-          w.resolve();
-        }
-        this.emit('unblocked');
+      case 'connection.blocked': {
+        const reason = m.args.reason;
+        this.blockedReason = reason;
+        this.emitSoon(() => this.emit('blocked', reason));
         return;
       }
+      case 'connection.unblocked':
+        this.blockedReason = null;
+        this.unblockWaiters.resolveAll();
+        this.emitSoon(() => this.emit('unblocked'));
+        return;
       case 'connection.update-secret-ok':
-        this.channel0Waiter?.(m);
+        if (this.channel0Reply?.name === m.name) this.channel0Reply.reply.resolve();
+        else this.logger.debug?.(`${m.name} that no request waits for (a late reply?) dropped`);
         return;
       default:
         throw new ProtocolError(`unexpected ${m.name} on channel 0`, ReplyCode.COMMAND_INVALID);
     }
   }
 
-  private channel0Waiter: ((m: DecodedMethod) => void) | null = null;
-  /** Rejects the channel-0 waiter when the connection ends (see finish). */
-  private channel0Fail: ((err: Error) => void) | null = null;
-
-  private expectOnChannel0(name: MethodName): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.channel0Fail = reject;
-      this.channel0Waiter = (m) => {
-        this.channel0Waiter = null;
-        this.channel0Fail = null;
-        if (m.name === name) resolve();
-        else reject(new ProtocolError(`expected ${name}, got ${m.name}`, ReplyCode.COMMAND_INVALID));
-      };
-    });
+  /**
+   * Emit now, or — while frames that came with open-ok are being handled — on the next turn of the event
+   * loop, when the caller of connect() has had the chance to attach its listeners.
+   */
+  private emitSoon(emit: () => void): void {
+    if (this.heldEvents === null) emit();
+    else this.heldEvents.push(emit);
   }
+
+  private readonly releaseHeldEvents = (): void => {
+    const events = this.heldEvents ?? [];
+    this.heldEvents = null;
+    this.heldEventsRelease = null;
+    for (const emit of events) emit();
+  };
 
   // ---- handshake ----
 
-  private nextHandshakeMethod(): Promise<DecodedMethod> {
-    return new Promise((resolve, reject) => {
-      this.handshake = {
-        resolve: (m) => resolve(m),
-        reject: (e) => reject(e),
-      };
-    });
+  /** Send the protocol header; resolves once open-ok has been handled (connectOnce bounds it in time). */
+  private runHandshake(): Promise<void> {
+    if (this.closed) return Promise.reject(this.closeError ?? connectAborted());
+    this.handshakeStep = 'connection.start';
+    this.socket.write(PROTOCOL_HEADER);
+    return this.handshakeDone.promise;
   }
 
-  private async runHandshake(): Promise<void> {
-    const o = this.options;
-    const onLost = (err: AmqpError | undefined): void =>
-      this.handshake?.reject(err ?? new ConnectionLostError('closed'));
-    this.once('close', onLost);
+  /**
+   * One handshake step, handled synchronously as its frame arrives: the frames that follow in the same
+   * read meet the state this step left (after open-ok: an open connection).
+   */
+  private onHandshakeMethod(step: HandshakeStep, m: DecodedMethod): void {
+    if (m.name === 'connection.close') {
+      this.sendMethod(0, 'connection.close-ok', {});
+      this.flush();
+      this.destroy(this.handshakeCloseError(step, m.args));
+      return;
+    }
     try {
-      let next = this.nextHandshakeMethod();
-      this.socket.write(PROTOCOL_HEADER);
-      const start = await next;
-      if (start.name !== 'connection.start') throw unexpectedHandshake('connection.start', start.name);
-      this.serverProperties = start.args.serverProperties;
-      const sasl = chooseMechanism(start.args.mechanisms, o.mechanisms, this.endpoint);
-      next = this.nextHandshakeMethod();
-      this.sendMethod(0, 'connection.start-ok', {
-        clientProperties: this.clientProperties(),
-        mechanism: sasl.mechanism,
-        // The response is raw bytes (the writer takes a Buffer for long strings); a string
-        // round-trip would mangle non-ASCII passwords.
-        response: sasl.response as unknown as string,
-        locale: o.locale,
-      });
-      let tune = await next;
-      if (tune.name === 'connection.secure')
-        throw new AuthenticationError(
-          `the broker sent a SASL challenge for ${sasl.mechanism}, which this client does not answer`,
-          ReplyCode.ACCESS_REFUSED,
-          'unexpected SASL challenge',
-        );
-      if (tune.name !== 'connection.tune') throw unexpectedHandshake('connection.tune', tune.name);
-      const t = tune.args;
-      this.channelMax = negotiate(o.channelMax, t.channelMax) || 65535;
-      this.channelMax = Math.min(this.channelMax, 65535);
-      this.frameMax = Math.max(DEFAULTS.minFrameMax, negotiate(o.frameMax, t.frameMax));
-      this.heartbeat = negotiate(o.heartbeat, t.heartbeat);
-      if (o.heartbeat === 0) this.heartbeat = 0;
-      this.encoder.frameMax = this.frameMax;
-      this.parser.frameMax = this.frameMax;
-      next = this.nextHandshakeMethod();
-      this.sendMethod(0, 'connection.tune-ok', {
-        channelMax: this.channelMax,
-        frameMax: this.frameMax,
-        heartbeat: this.heartbeat,
-      });
-      this.sendMethod(0, 'connection.open', { virtualHost: this.endpoint.vhost });
-      tune = await next;
-      if (tune.name !== 'connection.open-ok') throw unexpectedHandshake('connection.open-ok', tune.name);
-      this.handshake = null;
-      this.startHeartbeat();
-    } finally {
-      this.off('close', onLost);
-      this.handshake = null;
+      if (m.name !== step) {
+        if (step === 'connection.tune' && m.name === 'connection.secure')
+          throw new AuthenticationError(
+            `the broker sent a SASL challenge for ${this.saslMechanism}, which this client does not answer`,
+            ReplyCode.ACCESS_REFUSED,
+            'unexpected SASL challenge',
+          );
+        throw unexpectedHandshake(step, m.name);
+      }
+      if (m.name === 'connection.start') this.onStart(m.args);
+      else if (m.name === 'connection.tune') this.onTune(m.args);
+      else this.onOpenOk();
+    } catch (err) {
+      this.destroy(
+        err instanceof AmqpError
+          ? err
+          : new ProtocolError(`handshake: ${(err as Error).message}`, ReplyCode.INTERNAL_ERROR),
+      );
     }
   }
 
-  private handshakeCloseError(args: MethodArgs['connection.close']): AmqpError {
+  private onStart(start: MethodArgs['connection.start']): void {
+    const o = this.options;
+    this.serverProperties = start.serverProperties;
+    const sasl = chooseMechanism(start.mechanisms, o.mechanisms, this.endpoint);
+    this.saslMechanism = sasl.mechanism;
+    this.handshakeStep = 'connection.tune';
+    this.sendMethod(0, 'connection.start-ok', {
+      clientProperties: this.clientProperties(),
+      mechanism: sasl.mechanism,
+      // The response is raw bytes (the writer takes a Buffer for long strings); a string
+      // round-trip would mangle non-ASCII passwords.
+      response: sasl.response as unknown as string,
+      locale: o.locale,
+    });
+  }
+
+  private onTune(t: MethodArgs['connection.tune']): void {
+    const o = this.options;
+    if (t.frameMax !== 0 && t.frameMax < Constants.FRAME_MIN_SIZE) {
+      // The spec's frame-min-size: every peer must accept frames this large. Raising it above what
+      // the broker offered would break its limit; going below it would break ours.
+      throw new ProtocolError(
+        `connection.tune: the broker's frame_max ${t.frameMax} is below the AMQP minimum of ${Constants.FRAME_MIN_SIZE} bytes`,
+        ReplyCode.SYNTAX_ERROR,
+      );
+    }
+    this.channelMax = Math.min(negotiate(o.channelMax, t.channelMax) || 65535, 65535);
+    this.frameMax = negotiate(o.frameMax, t.frameMax);
+    this.heartbeat = o.heartbeat === 0 ? 0 : negotiate(o.heartbeat, t.heartbeat);
+    this.encoder.frameMax = this.frameMax;
+    this.parser.frameMax = this.frameMax;
+    this.handshakeStep = 'connection.open-ok';
+    this.sendMethod(0, 'connection.tune-ok', {
+      channelMax: this.channelMax,
+      frameMax: this.frameMax,
+      heartbeat: this.heartbeat,
+    });
+    this.sendMethod(0, 'connection.open', { virtualHost: this.endpoint.vhost });
+  }
+
+  private onOpenOk(): void {
+    this.handshakeStep = null;
+    // The rest of this read is handled as on an open connection; its events wait for listeners.
+    this.heldEvents = [];
+    this.heldEventsRelease = setImmediate(this.releaseHeldEvents);
+    this.startHeartbeat();
+    this.handshakeDone.resolve();
+  }
+
+  /**
+   * A broker close during the handshake, classified by the method that failed (or, when the broker
+   * names none, by the step we were at): a refusal of start-ok/secure-ok is a login failure — some
+   * brokers say 530 there, not 403 — and a refusal of connection.open is about the vhost.
+   */
+  private handshakeCloseError(step: HandshakeStep, args: MethodArgs['connection.close']): AmqpError {
     const { replyCode, replyText, classId, methodId } = args;
     const failed = classId ? { classId, methodId, methodName: methodName(classId, methodId) } : undefined;
     const where = describeEndpoint(this.endpoint);
-    if (replyCode === ReplyCode.ACCESS_REFUSED && (classId === 0 || classId === 10) && methodId !== 40) {
+    const failedName = failed?.methodName ?? '';
+    const refusal =
+      replyCode === ReplyCode.ACCESS_REFUSED ||
+      replyCode === ReplyCode.NOT_ALLOWED ||
+      replyCode === ReplyCode.INVALID_PATH;
+    const atLogin = failed
+      ? failedName === 'connection.start-ok' || failedName === 'connection.secure-ok'
+      : step === 'connection.tune';
+    const atOpen = failed ? failedName === 'connection.open' : step === 'connection.open-ok';
+    if (refusal && atLogin && replyCode !== ReplyCode.INVALID_PATH) {
       return new AuthenticationError(
         `login to ${where} refused: ${replyCode} ${replyText}`,
         replyCode,
@@ -507,7 +581,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
         failed,
       );
     }
-    if (methodId === 40 || replyCode === ReplyCode.NOT_ALLOWED || replyCode === ReplyCode.INVALID_PATH) {
+    if (refusal && atOpen) {
       return new VhostError(
         `cannot open vhost '${this.endpoint.vhost}' on ${where}: ${replyCode} ${replyText}`,
         replyCode,
@@ -546,7 +620,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private startHeartbeat(): void {
-    if (this.heartbeat <= 0) return;
+    if (this.heartbeat <= 0 || this.closed) return;
     this.heartbeatTimer = new Heartbeat(
       this.heartbeat,
       () => {
@@ -606,16 +680,15 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     this.socket.uncork();
   }
 
-  private onDrain(): void {
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
-  }
-
   // ---- endings ----
 
   private failWithProtocolError(err: ProtocolError): void {
     if (this.closed) return;
+    if (this.handshakeStep !== null) {
+      // Nothing is open yet: the attempt fails with this error (connectOnce destroys the socket).
+      this.destroy(err);
+      return;
+    }
     this.logger.error(`protocol error, closing the connection: ${err.message}`);
     try {
       this.sendMethod(0, 'connection.close', {
@@ -629,21 +702,46 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       // Nothing more to say to a peer we cannot encode for.
     }
     this.finish(err);
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.endSocket();
   }
 
   private lost(err: AmqpError): void {
     if (this.closed) return;
     // An application close that is under way ends here quietly.
     this.finish(this.closing ? undefined : err);
-    this.socket.destroy();
+    this.destroySocket();
   }
 
   /** Destroy without the closing handshake. */
   destroy(err?: AmqpError): void {
     this.finish(err ?? new ClosedError('connection destroyed'));
+    this.destroySocket();
+  }
+
+  /**
+   * End our side after the last frame we owe the peer (close-ok, or our close after a protocol error),
+   * and destroy the socket if the peer has not closed its side within the close wait: a peer that keeps
+   * TCP open must not keep the socket, or the process, alive.
+   */
+  private endSocket(): void {
+    if (this.socket.destroyed || this.lingerTimer) return;
+    this.socket.end();
+    this.lingerTimer = setTimeout(() => this.destroySocket(), this.closeWaitMs());
+  }
+
+  private destroySocket(): void {
+    this.clearLinger();
     this.socket.destroy();
+  }
+
+  private clearLinger(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+  }
+
+  /** How long the end of a connection waits for the peer (close-ok, its TCP close). */
+  private closeWaitMs(): number {
+    return Math.min(this.options.operationTimeoutMs, CLOSE_WAIT_CAP_MS);
   }
 
   /** Mark closed once: fail every channel and waiter, stop timers, emit `close`. */
@@ -651,24 +749,24 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     if (this.closed) return;
     this.closed = true;
     this.closeError = err;
+    this.handshakeStep = null;
     this.heartbeatTimer?.stop();
+    this.heartbeatTimer = null;
+    if (this.heldEventsRelease) clearImmediate(this.heldEventsRelease);
+    this.heldEventsRelease = null;
+    this.heldEvents = null;
     this.pending = [];
     this.tail = null;
     this.pendingBytes = 0;
     const channelErr = err ?? new ClosedError('connection closed');
     for (const ch of this.channels.values()) ch.connectionClosed(channelErr);
     this.channels.clear();
-    for (const w of this.unblockWaiters) {
-      clearTimeout(w.timer);
-      w.reject(channelErr);
-    }
-    this.unblockWaiters = [];
-    this.onDrain();
-    this.handshake?.reject(channelErr);
-    this.channel0Fail?.(channelErr);
-    this.channel0Waiter = null;
-    this.channel0Fail = null;
-    this.closeOkWaiter?.();
+    this.unblockWaiters.rejectAll(channelErr);
+    this.drainWaiters.resolveAll();
+    this.handshakeDone.reject(channelErr);
+    this.channel0Reply?.reply.reject(channelErr);
+    this.channel0Reply = null;
+    this.closeOk.resolve();
     this.emit('close', err);
   }
 
@@ -699,14 +797,6 @@ function unexpectedHandshake(expected: string, got: string): ProtocolError {
   return new ProtocolError(`handshake: expected ${expected}, got ${got}`, ReplyCode.COMMAND_INVALID);
 }
 
-/** Race a promise against a timer; on expiry reject with TimeoutError naming the operation. */
-export function withTimeout<T>(p: Promise<T>, ms: number, operation: string): Promise<T> {
-  if (ms <= 0) return p;
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`${operation} timed out after ${ms} ms`, operation, ms)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+function connectAborted(): ClosedError {
+  return new ClosedError('connect aborted');
 }

@@ -13,6 +13,8 @@ export class Heartbeat {
   wrote = false;
   read = false;
   private timer: NodeJS.Timeout | null = null;
+  /** Once stopped (the connection ended), never started again. */
+  private stopped = false;
   private lastTick = 0;
   private lastRead = 0;
   private lastSendCheck = 0;
@@ -25,7 +27,7 @@ export class Heartbeat {
   ) {}
 
   start(): void {
-    if (this.seconds <= 0 || this.timer) return;
+    if (this.seconds <= 0 || this.timer || this.stopped) return;
     const tickMs = Math.min(250, (this.seconds * 1000) / 4);
     const now = Date.now();
     this.lastTick = now;
@@ -36,6 +38,7 @@ export class Heartbeat {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }

@@ -45,7 +45,7 @@ export interface ConnectionOptionsInput {
   vhost?: string;
   /** Heartbeat in seconds we propose (0 disables if the server agrees). Default 60. */
   heartbeat?: number;
-  /** Largest frame we accept, bytes. Default 131072, never below 8192. */
+  /** Largest frame we accept, bytes. Default 131072, from 8192 to 16 MiB. */
   frameMax?: number;
   /** Highest channel number we accept. Default 2047. */
   channelMax?: number;
@@ -113,6 +113,11 @@ export const DEFAULTS = {
   heartbeat: 60,
   frameMax: 131072,
   minFrameMax: 8192,
+  /**
+   * Largest frame_max we may propose: a frame straddling socket reads is assembled in one buffer of its
+   * announced size (checked against the negotiated frame_max), so this bounds what a peer can make us allocate.
+   */
+  maxFrameMax: 16 * 1024 * 1024,
   channelMax: 2047,
   connectionAttempts: 1,
   retryDelay: 2,

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { ConnectionLostError, TimeoutError } from './errors';
+import { ClosedError, ConnectionLostError, TimeoutError } from './errors';
 import type { Endpoint } from './options';
 import { describeEndpoint } from './url';
 
@@ -8,15 +8,23 @@ export interface SocketOptions {
   connectionTimeoutMs: number;
   noDelay: boolean;
   keepAlive: boolean;
+  /** Aborts the connect: the socket is destroyed and the promise rejects with `ClosedError('connect aborted')`. */
+  signal?: AbortSignal;
 }
 
 /**
  * Open a TCP (or TLS, for amqps) socket to one endpoint. TCP_NODELAY is on by default: with Nagle's
  * algorithm a small request waits for the peer's delayed ACK, which turns request/reply traffic
- * into ~40 ms round trips.
+ * into ~40 ms round trips. Every way out (connected, failed, timed out, aborted) clears the timer and
+ * the listeners this function added.
  */
 export function openSocket(endpoint: Endpoint, options: SocketOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
+    const signal = options.signal;
+    if (signal?.aborted) {
+      reject(new ClosedError('connect aborted'));
+      return;
+    }
     let socket: net.Socket;
     const where = describeEndpoint(endpoint);
     if (endpoint.protocol === 'amqps') {
@@ -51,6 +59,11 @@ export function openSocket(endpoint: Endpoint, options: SocketOptions): Promise<
       socket.destroy();
       reject(new ConnectionLostError(`cannot connect to ${where}: ${err.message}`, { cause: err }));
     };
+    const onAbort = (): void => {
+      cleanup();
+      socket.destroy();
+      reject(new ClosedError('connect aborted'));
+    };
     const onConnect = (): void => {
       cleanup();
       socket.setNoDelay(options.noDelay);
@@ -61,8 +74,10 @@ export function openSocket(endpoint: Endpoint, options: SocketOptions): Promise<
       clearTimeout(timer);
       socket.off('error', onError);
       socket.off(connectedEvent, onConnect);
+      signal?.removeEventListener('abort', onAbort);
     }
     socket.once('error', onError);
     socket.once(connectedEvent, onConnect);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -99,7 +99,7 @@ const seconds = (min: number, minExclusive = false): NumberRule => ({
 
 const NUMBER_RULES: Record<NumberField, NumberRule> = {
   heartbeat: { integer: true, min: 0, max: 65535 },
-  frameMax: { integer: true, min: DEFAULTS.minFrameMax, max: 2 ** 32 - 1 },
+  frameMax: { integer: true, min: DEFAULTS.minFrameMax, max: DEFAULTS.maxFrameMax },
   channelMax: { integer: true, min: 0, max: 65535 },
   connectionAttempts: { integer: true, min: 1, max: Number.MAX_SAFE_INTEGER },
   retryDelay: seconds(0),

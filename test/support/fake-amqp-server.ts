@@ -297,6 +297,18 @@ export class FakePeer {
     this.socket.destroy();
   }
 
+  /**
+   * Resolves once the client has closed its side (FIN or reset; the server is half-open, so that alone
+   * does not close this socket), then closes this side too: afterwards neither end holds a socket.
+   */
+  async clientGone(): Promise<void> {
+    if (!this.socket.readableEnded && !this.ended) {
+      await Promise.race([once(this.socket, 'end'), this.closed]);
+    }
+    this.socket.destroy();
+    await this.closed;
+  }
+
   private onData(chunk: Buffer): void {
     let data = chunk;
     if (!this.headerSeen) {
