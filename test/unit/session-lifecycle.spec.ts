@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import { AmqpSession, ConfigError, ConnectionLostError, TimeoutError, type SessionOptions } from '../../lib';
 import { recordingLogger } from '../support/session-workload';
 import { FakeAmqpServer, type FakePeer } from '../support/fake-amqp-server';
+import { watchLeftovers } from '../support/leftovers';
 
 jest.setTimeout(20_000);
 
@@ -43,13 +44,6 @@ afterEach(async () => {
   jest.restoreAllMocks();
   for (const s of sessions.splice(0)) await s.close({ timeoutMs: 1000 }).catch(() => undefined);
 });
-
-/** Resources of the kinds Warren creates, counted by type. */
-function resources(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1;
-  return out;
-}
 
 describe('AmqpSession lifecycle: one reconnect policy', () => {
   it('failFast: connect() makes connectionAttempts rounds over the URL list, retryDelay apart, then rejects with the last real error', async () => {
@@ -321,21 +315,29 @@ describe('AmqpSession lifecycle: options and closing', () => {
 
   it('close() during a connect in progress aborts it: no socket, timer or listener of the session remains', async () => {
     // A peer that accepts TCP and never says a word: the handshake would wait handshake_timeout (20 s).
-    const silent = net.createServer(() => undefined);
+    const accepted: net.Socket[] = [];
+    let bothIn: () => void = () => undefined;
+    const both = new Promise<void>((r) => (bothIn = r));
+    const silent = net.createServer((sock) => {
+      sock.resume(); // read (and drop) what the client sends, so its hang-up is seen
+      accepted.push(sock);
+      if (accepted.length === 2) bothIn(); // the publisher and the consumer connection
+    });
     silent.listen(0, '127.0.0.1');
     await once(silent, 'listening');
     const port = (silent.address() as net.AddressInfo).port;
-    const before = resources();
     try {
+      const leftovers = await watchLeftovers();
       const s = new AmqpSession({ url: `amqp://127.0.0.1:${port}`, logger: recordingLogger() });
       const connecting = s.connect().catch((e: Error) => e);
-      await new Promise<void>((r) => silent.once('connection', () => r()));
+      await both;
+      const listenersBefore = process.listenerCount('exit');
       await s.close();
       expect(await connecting).toBeInstanceOf(Error);
-      await new Promise((r) => setImmediate(r));
-      const after = resources();
-      expect(after.TCPSocketWrap ?? 0).toBeLessThanOrEqual(before.TCPSocketWrap ?? 0);
-      expect(after.Timeout ?? 0).toBeLessThanOrEqual(before.Timeout ?? 0);
+      // The server side sees the client go, then lets go of its own end.
+      await Promise.all(accepted.map((sock) => (sock.destroyed ? undefined : once(sock, 'close'))));
+      await leftovers.expectNone();
+      expect(process.listenerCount('exit')).toBe(listenersBefore);
     } finally {
       await new Promise<void>((r) => silent.close(() => r()));
     }
@@ -343,16 +345,14 @@ describe('AmqpSession lifecycle: options and closing', () => {
 
   it('after close() of a connected session nothing of it remains (no 30 s timer, no socket)', async () => {
     const broker = await healthyBroker();
-    const before = resources();
     try {
+      const leftovers = await watchLeftovers();
       const s = new AmqpSession({ url: broker.url(), logger: recordingLogger(), heartbeat: 0 });
       await s.connect();
-      await s.publish('', 'q', 'x').catch(() => undefined);
+      await s.publish('', 'q', 'x');
       await s.close();
-      await new Promise((r) => setImmediate(r));
-      const after = resources();
-      expect(after.TCPSocketWrap ?? 0).toBeLessThanOrEqual(before.TCPSocketWrap ?? 0);
-      expect(after.Timeout ?? 0).toBeLessThanOrEqual(before.Timeout ?? 0);
+      await Promise.all(broker.peers.map((p) => p.clientGone()));
+      await leftovers.expectNone();
     } finally {
       await broker.close();
     }
