@@ -428,7 +428,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   publishUnconfirmed(exchange: string, routingKey: string, body: Buffer, options?: PublishOptions): void {
     if (this.state !== 'open') throw this.closedError();
     // A confirm channel numbers every publish: one sent past the bookkeeping would shift all later tags.
-    if (this.confirms !== null) throw new Error(`channel ${this.id} is in confirm mode: use publish()`);
+    if (this.confirms !== null) throw new AmqpError(`channel ${this.id} is in confirm mode: use publish()`);
     this.connection.send(this.encodePublish(exchange, routingKey, body, options));
   }
 

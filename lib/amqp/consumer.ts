@@ -1,4 +1,5 @@
 import type { Channel } from './channel';
+import { Deferred } from './deferred';
 import { AmqpError, EncodeError } from './errors';
 import type { FieldTable } from './protocol/field-table';
 import type { Message } from './message';
@@ -174,7 +175,7 @@ export class ConsumerRegistry {
  */
 export class ConsumerStream implements AsyncIterable<Message> {
   private readonly buffered: Message[] = [];
-  private waiter: { resolve: (r: IteratorResult<Message>) => void; reject: (e: Error) => void } | null = null;
+  private waiter: Deferred<IteratorResult<Message>> | null = null;
   private error: Error | null = null;
   private done = false;
   private started: Promise<Consumer> | null = null;
@@ -226,7 +227,8 @@ export class ConsumerStream implements AsyncIterable<Message> {
     if (m) return Promise.resolve({ done: false, value: m });
     if (this.error) return Promise.reject(this.error);
     if (this.done) return Promise.resolve({ done: true, value: undefined });
-    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+    this.waiter = new Deferred<IteratorResult<Message>>();
+    return this.waiter.promise;
   }
 
   private push(m: Message): void {

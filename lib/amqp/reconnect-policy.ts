@@ -20,12 +20,12 @@ export interface ReconnectOptions extends BackoffOptions {
   /**
    * A connection (or channel) counts as healthy once it has stayed up this long, ms; only then does the
    * backoff start over. One that dies sooner — a broker refusing a recorded entity on replay, a poison
-   * message closing the link — keeps backing off instead of reconnecting at once, forever. Default 5000.
+   * message closing the link — keeps backing off instead of reconnecting at once, forever. Default 1000.
    */
   healthyAfterMs?: number;
 }
 
-export const RECONNECT_DEFAULTS: Required<ReconnectOptions> = { ...BACKOFF_DEFAULTS, healthyAfterMs: 5000 };
+export const RECONNECT_DEFAULTS: Required<ReconnectOptions> = { ...BACKOFF_DEFAULTS, healthyAfterMs: 1000 };
 
 /** Whether a failure may be retried. Refused logins, vhost errors and configuration mistakes never are. */
 export function isRetryable(err: unknown): boolean {
@@ -71,7 +71,8 @@ export class RetryStreak {
 
   /**
    * It went down after being up. Returns the delay before the first retry: none after a healthy stretch
-   * (the first retry is immediate), a growing backoff after a short-lived one.
+   * (the backoff starts over), none either for the first short-lived loss in a row (one fault is
+   * recovered from at once), then a growing backoff while it keeps dying young.
    */
   down(): number {
     const lived = Date.now() - this.upSince;
@@ -79,12 +80,8 @@ export class RetryStreak {
       this.failures = 0;
       return 0;
     }
-    return this.failed();
-  }
-
-  /** Whether the last success was short-lived (for a warn-level report of a flapping loop). */
-  get flapping(): boolean {
-    return this.failures > 0 && this.upSince > 0;
+    this.failures++;
+    return this.failures > 1 ? backoffDelay(this.failures - 1, this.o) : 0;
   }
 }
 

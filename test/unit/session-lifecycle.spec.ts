@@ -136,8 +136,8 @@ describe('AmqpSession lifecycle: one reconnect policy', () => {
       (await broker.peer(0)).destroy();
       await six;
       const gaps = connectedAt.slice(1).map((t, i) => t - connectedAt[i]);
-      // Ceilings 40, 80, 160, 320, 320 (× 0.999): each gap is at least its backoff.
-      [80, 160, 320, 320, 320].forEach((min, i) => expect(gaps[i]).toBeGreaterThanOrEqual(min * 0.999 - 15));
+      // The first loss is retried at once; then ceilings 40, 80, 160, 320, 320 (× 0.999): each gap is at least its backoff.
+      [40, 80, 160, 320, 320].forEach((min, i) => expect(gaps[i]).toBeGreaterThanOrEqual(min * 0.999 - 15));
       expect(broker.connectionCount).toBeLessThan(10);
       expect(logger.lines.some((l) => /^warn: .*lost \d+ time\(s\) in a row/.test(l))).toBe(true);
     } finally {
@@ -145,22 +145,29 @@ describe('AmqpSession lifecycle: one reconnect policy', () => {
     }
   });
 
-  it('after a connection stayed healthy for healthyAfterMs, the first reconnect is immediate again', async () => {
+  it('after a connection stayed healthy for healthyAfterMs, the backoff starts over: the next reconnect is immediate', async () => {
     jest.spyOn(Math, 'random').mockReturnValue(0.999);
     const broker = await healthyBroker();
     try {
       const s = session({
         url: broker.url(),
         connections: 'single',
-        reconnect: { initialDelayMs: 2000, maxDelayMs: 2000, healthyAfterMs: 50 },
+        reconnect: { initialDelayMs: 1500, maxDelayMs: 1500, healthyAfterMs: 300 },
       });
       await s.connect();
-      await new Promise((r) => setTimeout(r, 80)); // let it become healthy (the behaviour under test is time-based)
-      const back = once(s, 'recovered');
-      const lostAt = Date.now();
-      (await broker.peer(0)).destroy();
-      await back;
-      expect(Date.now() - lostAt).toBeLessThan(1000); // a 2 s backoff would show
+      const recoveredAfter = async (index: number): Promise<number> => {
+        const back = once(s, 'recovered');
+        const lostAt = Date.now();
+        (await broker.peer(index)).destroy();
+        await back;
+        return Date.now() - lostAt;
+      };
+      // Two young deaths in a row: the first is retried at once, the second waits its backoff (~1.5 s).
+      expect(await recoveredAfter(0)).toBeLessThan(700);
+      expect(await recoveredAfter(1)).toBeGreaterThanOrEqual(1400);
+      // Up for longer than healthyAfterMs: the streak is forgiven.
+      await new Promise((r) => setTimeout(r, 350)); // the behaviour under test is how long it stayed up
+      expect(await recoveredAfter(2)).toBeLessThan(700);
     } finally {
       await broker.close();
     }
@@ -302,6 +309,28 @@ async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('AmqpSession lifecycle: publishing', () => {
+  it('a confirm the broker never sends rejects the publish with TimeoutError after confirmTimeoutMs, without sending it again', async () => {
+    const broker = await healthyBroker((peer) => {
+      peer.ackPublishes = false; // this broker takes publishes and never confirms them
+    });
+    try {
+      const s = session({ url: broker.url(), connections: 'single', confirmTimeoutMs: 200 });
+      await s.connect();
+      const started = Date.now();
+      const err = await s.publish('', 'q', 'lost confirm').then(
+        () => new Error('confirmed'),
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      expect((await broker.peer(0)).count('basic.publish')).toBe(1);
+    } finally {
+      await broker.close();
+    }
+  });
+});
 
 describe('AmqpSession lifecycle: options and closing', () => {
   it('an unknown session option, top level or nested, is a ConfigError naming it', () => {

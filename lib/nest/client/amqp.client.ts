@@ -4,6 +4,7 @@ import { Observable, type Subscriber } from 'rxjs';
 import {
   ClosedError,
   ConfigError,
+  EncodeError,
   TimeoutError,
   type AmqpSession,
   type FieldTable,
@@ -436,7 +437,10 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     const routingKey = record.routingKey ?? (toQueue ? o.queue! : (o.routingKey ?? pattern));
     // A UTF-16 unit is at most 3 UTF-8 bytes: only long keys need counting.
     if (routingKey.length * 3 > MAX_ROUTING_KEY_BYTES && Buffer.byteLength(routingKey) > MAX_ROUTING_KEY_BYTES) {
-      throw new Error(`routing key for pattern '${pattern}' is longer than ${MAX_ROUTING_KEY_BYTES} bytes`);
+      throw new EncodeError(
+        'routingKey',
+        `routing key for pattern '${pattern}' is longer than ${MAX_ROUTING_KEY_BYTES} bytes`,
+      );
     }
     const serialized = this.amqpSerializer.serialize(data);
     // Only a table when there is something in it: an empty one still costs an encode and decodes on both ends.
