@@ -42,6 +42,8 @@ export interface RecoverableChannelConfig {
   backoffAfterError?: boolean;
   /** The first setup failure ends it (its caller learns at once, e.g. a new consumer on a missing queue). */
   failFirstSetup?: boolean;
+  /** Told once it has stopped for good (closed, or ended by a failure it does not retry). */
+  onClosed?: () => void;
 }
 
 /**
@@ -97,6 +99,7 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     if (this.closed) return;
     this.closed = true;
     this.stop.abort();
+    this.config.onClosed?.();
     const err = new ClosedError(`${this.entity} is closed`);
     this.waiters.rejectAll(err);
     this.first.reject(err);
@@ -131,14 +134,16 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
       if (this.closed) return;
       if (err) this.emit('lost', err);
       // A channel error on a live connection: reopen on it, backing off if it keeps dying young.
-      if (conn.isOpen && this.config.backoffAfterError !== false) {
-        const delayMs = this.streak.down();
-        if (delayMs > 0) {
-          this.config.logger.warn(
-            `${this.entity}: channel closed ${this.streak.failures} time(s) in a row soon after setup (${err?.message ?? 'closed'}); reopening in ${delayMs} ms`,
-          );
-          await sleep(delayMs, this.stop.signal);
+      if (conn.isOpen && err) {
+        if (this.config.backoffAfterError === false) {
+          this.config.logger.debug?.(`${this.entity}: channel closed (${err.message}); reopening`);
+          continue;
         }
+        const delayMs = this.streak.down();
+        this.config.logger.warn(
+          `${this.entity}: channel closed (${err.message}); reopening${delayMs > 0 ? ` in ${delayMs} ms (${this.streak.failures} times in a row soon after setup)` : ''}`,
+        );
+        if (delayMs > 0) await sleep(delayMs, this.stop.signal);
       }
     }
   }
@@ -186,6 +191,7 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     if (this.closed) return;
     this.closed = true;
     this.stop.abort();
+    this.config.onClosed?.();
     this.waiters.rejectAll(err);
     this.first.reject(err);
   }

@@ -323,14 +323,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       connection: role === 'publisher' ? () => this.publisher.connection() : () => this.replayedConnection(),
       logger: this.logger,
       reconnect: this.options.reconnect,
+      onClosed: () => this.recoverable.delete(rc),
     });
     this.recoverable.add(rc);
     rc.on('setupFailed', (f) => this.onSetupFailed(f));
-    const close = rc.close.bind(rc);
-    rc.close = () => {
-      this.recoverable.delete(rc);
-      return close();
-    };
     return rc;
   }
 
@@ -430,7 +426,6 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       const sibling = mc === this.publisher ? this.consumerConn : this.publisher;
       if (sibling !== mc) sibling.retryNow();
       if (roles.includes('consumer')) void this.replayTopology(conn);
-      conn.on('blocked', () => undefined);
     });
     mc.on('disconnected', (cause) => {
       if (roles.includes('consumer')) this.replayedOn = null;
