@@ -143,4 +143,44 @@ describe('AmqpSession: entities the broker refuses during recovery', () => {
     await waitFor(async () => session.isReady || undefined, 10_000, 'session ready again');
     await session.exchangeDeclare(ex, 'fanout', { durable: false });
   });
+
+  it("a new consumer on a missing queue: consume() rejects with the broker's 404, and nothing is retried or recorded", async () => {
+    const { session } = await started();
+    const failures: SetupFailure[] = [];
+    session.on('setupFailed', (f) => failures.push(f));
+    const missing = qName();
+    const err = await session
+      .consume(missing, () => undefined)
+      .then(
+        () => new Error('consuming'),
+        (e: Error) => e,
+      );
+    expect(err).toBeInstanceOf(ChannelError);
+    expect((err as ChannelError).replyCode).toBe(ReplyCode.NOT_FOUND);
+    expect(failures).toEqual([]);
+    // Not recorded: a queue created later is not consumed by a ghost after a reconnect.
+    expect(session.isReady).toBe(true);
+  });
+
+  it('a recorded queue the broker refuses on replay is reported (setupFailed) and skipped; the rest is replayed', async () => {
+    const { session, name } = await started();
+    const changed = qName();
+    const later = qName();
+    await session.queueDeclare(changed, { durable: false });
+    await session.queueDeclare(later, { durable: false });
+    // Behind the session's back: `changed` comes back with other arguments (a replay now gets 406),
+    // `later` is gone (only a replay brings it back).
+    await admin.on((ch) => ch.queueDelete(changed));
+    await admin.on((ch) => ch.queueDeclare(changed, { durable: false, arguments: { 'x-max-length': 5 } }));
+    await admin.on((ch) => ch.queueDelete(later));
+
+    const failures: SetupFailure[] = [];
+    session.on('setupFailed', (f) => failures.push(f));
+    const back = new Promise<void>((resolve) => session.on('recovered', (r) => r === 'consumer' && resolve()));
+    await closeConnectionsWhere((c) => c.clientName === `${name}:consumer`, 'entity test');
+    await back;
+    expect(failures.map((f) => f.entity)).toEqual([`recorded queue '${changed}'`]);
+    expect((failures[0].error as ChannelError).replyCode).toBe(ReplyCode.PRECONDITION_FAILED);
+    expect((await admin.on((ch) => ch.queueDeclare(later, { passive: true }))).queue).toBe(later);
+  });
 });
