@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Channel, ExchangeOptions, QueueDeclareResult, QueueOptions } from './channel';
 import { ChannelPool } from './channel-pool';
-import type { AmqpConnection } from './connection';
 import { DeliveredMessage, type SessionMessage } from './delivered-message';
 import { Deferred, withTimeout, WaiterList } from './deferred';
 import {
@@ -31,6 +30,7 @@ import {
 } from './session-consumer';
 import { checkSessionOptions, type SessionOptions } from './session-options';
 import { TopologyRecord } from './topology';
+import { TopologyRecovery } from './topology-recovery';
 import { resolveConnectionOptions } from './url';
 
 export type { SessionOptions } from './session-options';
@@ -86,9 +86,8 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   private readonly buffer: PublishBuffer;
   private readonly pool: ChannelPool;
   private readonly topologyChannel: RecoverableChannel;
-  /** The consumer connection whose recorded topology has been replayed (null while that is under way). */
-  private replayedOn: AmqpConnection | null = null;
-  private readonly replayWaiters = new WaiterList<AmqpConnection>();
+  /** Replays the recorded topology on each new consumer connection before anything consumes on it. */
+  private readonly recovery: TopologyRecovery;
   private readonly readyWaiters = new WaiterList();
   private recovering = { publisher: false, consumer: false };
   private seq = 0;
@@ -106,6 +105,15 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     this.logger = options.logger ?? consoleLogger;
     this.buffer = new PublishBuffer(this.name, options.publishBuffer);
     this.consumerHost = this.makeConsumerHost();
+    this.recovery = new TopologyRecovery(this.topology, this.logger, {
+      renamed: (from, to) => this.renamed(from, to),
+      setupFailed: (f) => this.onSetupFailed(f),
+      // Publishes held back while their exchange was being re-declared can go now.
+      replayed: () => {
+        this.flushBuffer();
+        this.checkReady();
+      },
+    });
     const resolved = resolveConnectionOptions(options);
     const split = (options.connections ?? 'split') === 'split';
     const named = (role: string) => ({
@@ -130,7 +138,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     this.topologyChannel = new RecoverableChannel({
       entity: 'topology channel',
       setup: async () => undefined,
-      connection: () => this.replayedConnection(),
+      connection: () => this.recovery.connection(),
       logger: this.logger,
       reconnect: options.reconnect,
       // A refused declare closes it: the caller's mistake, not a reason to slow the next operation down.
@@ -186,10 +194,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     if (!this.publisher.isOpen) reasons.push(`${this.publisher.role} connection: broker not reachable`);
     if (!this.consumerConn.isOpen) {
       if (this.consumerConn !== this.publisher) reasons.push('consumer connection: broker not reachable');
-    } else if (this.replayedOn === null) reasons.push('topology being replayed');
+    } else if (!this.recovery.isReplayed) reasons.push('topology being replayed');
     if (this.publisher.isOpen) reasons.push(...this.pool.failures);
     for (const c of this.consumers)
-      if (!c.isReady && this.replayedOn) reasons.push(`${c.entity}: ${c.failure?.message ?? 'attaching'}`);
+      if (!c.isReady && this.recovery.isReplayed) reasons.push(`${c.entity}: ${c.failure?.message ?? 'attaching'}`);
     return reasons.length > 0 ? reasons : ['starting'];
   }
 
@@ -320,7 +328,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     const rc = new RecoverableChannel({
       entity,
       setup,
-      connection: role === 'publisher' ? () => this.publisher.connection() : () => this.replayedConnection(),
+      connection: role === 'publisher' ? () => this.publisher.connection() : () => this.recovery.connection(),
       logger: this.logger,
       reconnect: this.options.reconnect,
       onClosed: () => this.recoverable.delete(rc),
@@ -379,7 +387,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     this.buffer.rejectAll(new ClosedError(`session ${this.name} closed before the publish could be sent`));
     const closedErr = new ClosedError(`session ${this.name} is closed`);
     this.readyWaiters.rejectAll(closedErr);
-    this.replayWaiters.rejectAll(closedErr);
+    this.recovery.close(closedErr);
     this.firstFailure?.reject(closedErr);
     await Promise.all([
       this.pool.close(),
@@ -397,7 +405,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   private makeConsumerHost(): ConsumerHost {
     return {
       topology: this.topology,
-      connection: () => this.replayedConnection(),
+      connection: () => this.recovery.connection(),
       logger: this.logger,
       reconnect: this.options.reconnect,
       onRename: (from, to) => this.renamed(from, to),
@@ -425,10 +433,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       // The broker is reachable again: the sibling connection need not sleep out its backoff.
       const sibling = mc === this.publisher ? this.consumerConn : this.publisher;
       if (sibling !== mc) sibling.retryNow();
-      if (roles.includes('consumer')) void this.replayTopology(conn);
+      if (roles.includes('consumer')) void this.recovery.connected(conn);
     });
     mc.on('disconnected', (cause) => {
-      if (roles.includes('consumer')) this.replayedOn = null;
+      if (roles.includes('consumer')) this.recovery.disconnected();
       for (const r of roles) this.emit('disconnected', r, cause);
     });
     mc.on('reconnecting', (info) => {
@@ -440,45 +448,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       // Nothing will come back: fail everything that waits for it.
       this.buffer.rejectAll(err);
       this.readyWaiters.rejectAll(err);
-      if (roles.includes('consumer')) this.replayWaiters.rejectAll(err);
+      if (roles.includes('consumer')) this.recovery.fail(err);
     });
     mc.on('blocked', (reason) => roles.forEach((r) => this.emit('blocked', r, reason)));
     mc.on('unblocked', () => roles.forEach((r) => this.emit('unblocked', r)));
-  }
-
-  /** Re-declare the recorded topology on a new consumer connection, then let consumers attach. */
-  private async replayTopology(conn: AmqpConnection): Promise<void> {
-    let ch: Channel | null = null;
-    const channel = async (): Promise<Channel> => {
-      if (!ch?.isOpen) ch = await conn.channel();
-      return ch;
-    };
-    try {
-      await this.topology.replay(channel, {
-        onRename: (from, to) => this.renamed(from, to),
-        onFailed: (entity, error) =>
-          this.onSetupFailed({ entity: `recorded ${entity}`, error, attempt: 1, delayMs: 0 }),
-      });
-    } catch (err) {
-      // The connection died mid-replay: its recovery replays again.
-      this.logger.debug?.(`session ${this.name}: topology replay interrupted: ${(err as Error).message}`);
-      return;
-    }
-    const used = ch as Channel | null;
-    if (used?.isOpen) void used.close().catch(() => undefined);
-    if (!conn.isOpen || this.closed) return;
-    this.replayedOn = conn;
-    this.replayWaiters.resolveAll(conn);
-    // Publishes held back while their exchange was being re-declared can go now.
-    this.flushBuffer();
-    this.checkReady();
-  }
-
-  /** The consumer connection once its topology has been replayed. */
-  private replayedConnection(): Promise<AmqpConnection> {
-    if (this.replayedOn?.isOpen) return Promise.resolve(this.replayedOn);
-    if (this.closed) return Promise.reject(new ClosedError(`session ${this.name} is closed`));
-    return this.replayWaiters.wait();
   }
 
   private renamed(from: string, to: string): void {
@@ -506,7 +479,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   /** One role is back: the pool in confirm mode, or the topology replayed and every consumer attached. */
   private roleReady(role: SessionRole): boolean {
     if (role === 'publisher') return this.pool.isReady;
-    return this.replayedOn !== null && this.replayedOn.isOpen && [...this.consumers].every((c) => c.isReady);
+    return this.recovery.isReplayed && [...this.consumers].every((c) => c.isReady);
   }
 
   /** Report each role's recovery once it is back, and wake whoever waits for readiness. */
@@ -521,7 +494,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   }
 
   private send(p: PendingPublish): void {
-    if (this.replayedOn === null && this.topology.hasExchange(p.exchange)) {
+    if (!this.recovery.isReplayed && this.topology.hasExchange(p.exchange)) {
       // Its exchange is being re-declared (consumer-side recovery): a publish now could hit a 404 and
       // close its channel. Hold it until the replay is done. Default-exchange publishes need not wait.
       this.buffer.hold(p, true);
