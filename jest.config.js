@@ -1,6 +1,6 @@
-// Three projects: pure unit tests (no broker), integration tests against the live broker
-// (parallel, unique names), and fault tests that kill connections or restart the broker
-// (run serially, in their own jest invocation, so they cannot break their neighbours).
+// Four projects: pure unit tests (no broker), integration tests against the live broker
+// (parallel, unique names), fault tests that kill connections or restart the broker, and tests on
+// extra nodes (TLS, cluster, config) — the last two serially, in their own jest invocation.
 /** Nest 12 ships ESM only: swc turns those packages into CommonJS for Jest's module loader. */
 const esmPackages = [
   '@nestjs',
@@ -37,5 +37,7 @@ module.exports = {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.spec.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] },
     { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.spec.ts'] },
+    // Tests on extra RabbitMQ nodes started beside the default one (TLS, cluster, config): scripts/rabbitmq-node.sh.
+    { ...common, displayName: 'nodes', testMatch: ['<rootDir>/test/nodes/**/*.spec.ts'] },
   ],
 };
