@@ -1,0 +1,188 @@
+/**
+ * Chaos soak (`npm run soak`): confirmed persistent publishes and manual-ack consumption through an
+ * AmqpSession for SOAK_MINUTES (default 10), with a fault injected at random times (exponential, mean
+ * SOAK_FAULT_EVERY_S, default 20 s): `rabbitmqctl close_connection` on the session's connections, a
+ * proxy stall past the heartbeat timeout, a proxy cut, and `stop_app` / `start_app`.
+ *
+ * Prints published / confirmed / rejected / consumed / lost / duplicated and the longest publish stall,
+ * and exits non-zero if a confirmed message was lost or any publish was rejected (every fault is far
+ * shorter than the outage buffer's bound, so none may be). Runs under the broker lock (`npm run soak`):
+ * it restarts the shared broker's application and always starts it again.
+ */
+import { AmqpSession, type SessionMessage } from '../lib';
+import {
+  brokerAddress,
+  closeConnectionsWhere,
+  rabbitmqctl,
+  startApp,
+  stopApp,
+  uniqueName,
+} from '../test/support/broker';
+import { TcpProxy } from '../test/support/tcp-proxy';
+
+const MINUTES = Number(process.env.SOAK_MINUTES ?? '10');
+const FAULT_EVERY_S = Number(process.env.SOAK_FAULT_EVERY_S ?? '20');
+const HEARTBEAT_S = 2;
+const MAX_IN_FLIGHT = 200;
+
+type Fault = 'close_connection' | 'stall' | 'cut' | 'restart';
+const FAULTS: Fault[] = ['close_connection', 'stall', 'cut', 'restart'];
+
+const quiet = { debug: () => undefined, warn: () => undefined, error: (m: string) => console.error(`error: ${m}`) };
+
+async function main(): Promise<number> {
+  const queue = uniqueName('warren-soak');
+  const name = uniqueName('warren-soak');
+  const proxy = new TcpProxy(brokerAddress());
+  await proxy.start();
+  const session = new AmqpSession({
+    url: proxy.url('guest', 'guest', `heartbeat=${HEARTBEAT_S}`),
+    connectionName: name,
+    logger: quiet,
+  });
+  await session.connect();
+  await session.queueDeclare(queue, { durable: true });
+
+  const confirmed = new Set<number>();
+  const consumed = new Set<number>();
+  let deliveries = 0;
+  let rejected = 0;
+  let published = 0;
+  let inFlight = 0;
+  let lastConfirmAt = Date.now();
+  let longestStallMs = 0;
+  const faults: string[] = [];
+  await session.consume(
+    queue,
+    (m: SessionMessage) => {
+      deliveries++;
+      consumed.add(Number(m.body.toString()));
+      m.ack();
+    },
+    { prefetch: 200 },
+  );
+
+  const endAt = Date.now() + MINUTES * 60_000;
+  let stopping = false;
+  let slot: (() => void) | null = null;
+  const publisher = (async () => {
+    while (!stopping) {
+      while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (slot = r));
+      const i = published++;
+      inFlight++;
+      session
+        .publish('', queue, String(i), { persistent: true, messageId: String(i) })
+        .then(
+          () => {
+            confirmed.add(i);
+            const now = Date.now();
+            longestStallMs = Math.max(longestStallMs, now - lastConfirmAt);
+            lastConfirmAt = now;
+          },
+          (err: Error) => {
+            rejected++;
+            console.error(`rejected publish ${i}: ${err.name}: ${err.message}`);
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          slot?.();
+          slot = null;
+        });
+      // Yield now and then so faults, timers and the consumer run.
+      if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+    }
+  })();
+
+  const started = Date.now();
+  try {
+    while (Date.now() < endAt) {
+      const waitMs = Math.min(endAt - Date.now(), -Math.log(1 - Math.random()) * FAULT_EVERY_S * 1000);
+      await new Promise((r) => setTimeout(r, waitMs));
+      if (Date.now() >= endAt) break;
+      const fault = FAULTS[Math.floor(Math.random() * FAULTS.length)];
+      const at = ((Date.now() - started) / 1000).toFixed(1);
+      faults.push(`${at}s ${fault}`);
+      console.log(
+        `[soak] t=${at}s ${fault} (published ${published}, confirmed ${confirmed.size}, consumed ${consumed.size})`,
+      );
+      await inject(fault, name, proxy);
+    }
+  } finally {
+    stopping = true;
+    (slot as (() => void) | null)?.();
+    await publisher;
+  }
+  // Everything still in flight settles (bounded by the buffer's own timeout), then the consumer drains.
+  const drainDeadline = Date.now() + 60_000;
+  while (inFlight > 0 && Date.now() < drainDeadline) await new Promise((r) => setTimeout(r, 100));
+  let missing = [...confirmed].filter((i) => !consumed.has(i));
+  while (missing.length > 0 && Date.now() < drainDeadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    missing = missing.filter((i) => !consumed.has(i));
+  }
+  const lost = missing.length;
+  await session.queueDelete(queue).catch(() => undefined);
+  await session.close({ timeoutMs: 5000 });
+  await proxy.close();
+
+  console.log(
+    `[soak] ${MINUTES} min, ${faults.length} faults (${countBy(faults)}): published ${published}, confirmed ${confirmed.size}, ` +
+      `rejected ${rejected}, consumed ${consumed.size} (${deliveries} deliveries, ${deliveries - consumed.size} duplicated), ` +
+      `lost ${lost}, longest publish stall ${longestStallMs} ms`,
+  );
+  return lost > 0 || rejected > 0 ? 1 : 0;
+}
+
+async function inject(fault: Fault, name: string, proxy: TcpProxy): Promise<void> {
+  switch (fault) {
+    case 'close_connection':
+      await closeConnectionsWhere((c) => c.clientName?.startsWith(`${name}:`) ?? false, 'soak');
+      return;
+    case 'stall':
+      // Past the heartbeat timeout (2 × heartbeat): only missed heartbeats can tell.
+      proxy.stallExisting();
+      await new Promise((r) => setTimeout(r, 3 * HEARTBEAT_S * 1000));
+      proxy.resume();
+      return;
+    case 'cut':
+      proxy.cut();
+      return;
+    case 'restart':
+      try {
+        await stopApp();
+        await new Promise((r) => setTimeout(r, 3000));
+      } finally {
+        await startApp();
+      }
+      return;
+  }
+}
+
+function countBy(items: string[]): string {
+  const counts = new Map<string, number>();
+  for (const f of items) {
+    const kind = f.split(' ')[1];
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
+}
+
+// Interrupted (Ctrl-C) in the middle of a stop_app: start the broker again on the way out.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void rabbitmqctl(['start_app'], 120_000)
+      .catch(() => undefined)
+      .finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    console.error(`[soak] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    // Never leave the shared broker stopped.
+    await rabbitmqctl(['start_app'], 120_000).catch(() => undefined);
+    process.exit(2);
+  },
+);
