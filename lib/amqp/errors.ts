@@ -205,3 +205,22 @@ export class UnsupportedError extends AmqpError {
     super(`${operation}: the broker does not support ${capability} (not in its capabilities); nothing was sent`);
   }
 }
+
+/**
+ * One step of bringing a session up failed (a publisher channel refused confirm mode, a consumer's
+ * queue refused...): `entity` names the step, `cause` is the real error (the broker's, with its reply
+ * code). What a `failFast` connect() rejects with when a setup step fails.
+ */
+export class SetupError extends AmqpError {
+  /** The broker's reply code, when the cause carries one. */
+  readonly replyCode: number | undefined;
+
+  constructor(
+    readonly entity: string,
+    cause: Error,
+  ) {
+    super(`${entity}: ${cause.message}`, { cause });
+    const code = (cause as { replyCode?: unknown }).replyCode;
+    this.replyCode = typeof code === 'number' ? code : undefined;
+  }
+}

@@ -12,6 +12,7 @@ import {
   NackError,
   type OversizedMessage,
   ReplyCode,
+  SetupError,
   TimeoutError,
   UnroutableError,
 } from './errors';
@@ -461,14 +462,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
 
   private onSetupFailed(f: SetupFailure): void {
     this.emit('setupFailed', f);
-    if (this.firstFailure) {
-      const err = f.error;
-      const named =
-        err instanceof AmqpError && err.message.includes(f.entity)
-          ? err
-          : Object.assign(err, { message: `${f.entity}: ${err.message}` });
-      this.firstFailure.reject(named);
-    }
+    this.firstFailure?.reject(new SetupError(f.entity, f.error));
   }
 
   private onPublisherAvailable(): void {

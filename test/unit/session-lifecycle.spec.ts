@@ -1,6 +1,13 @@
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { AmqpSession, ConfigError, ConnectionLostError, TimeoutError, type SessionOptions } from '../../lib';
+import {
+  AmqpSession,
+  ConfigError,
+  ConnectionLostError,
+  SetupError,
+  TimeoutError,
+  type SessionOptions,
+} from '../../lib';
 import { recordingLogger } from '../support/session-workload';
 import { FakeAmqpServer, type FakePeer } from '../support/fake-amqp-server';
 import { watchLeftovers } from '../support/leftovers';
@@ -200,8 +207,9 @@ describe('AmqpSession lifecycle: setup steps', () => {
         () => new Error('connected'),
         (e: Error) => e,
       );
+      expect(err).toBeInstanceOf(SetupError);
       expect(err.message).toMatch(/publisher channel/);
-      expect(err.message).toMatch(/540/);
+      expect((err as SetupError).replyCode).toBe(540);
     } finally {
       await broker.close();
     }
@@ -246,7 +254,8 @@ describe('AmqpSession lifecycle: setup steps', () => {
         () => new Error('connected'),
         (e: Error) => e,
       );
-      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err).toBeInstanceOf(SetupError);
+      expect(err.cause).toBeInstanceOf(TimeoutError);
       expect(err.message).toMatch(/publisher channel .*confirm\.select/);
     } finally {
       await broker.close();
