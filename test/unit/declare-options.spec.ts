@@ -5,17 +5,7 @@ import {
   resolveQueueSettings,
   type QueueOptions,
 } from '../../lib/amqp/declare-options';
-import { ConfigError } from '../../lib/amqp/errors';
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+import { configError } from '../support/config-error';
 
 /** Options as a JavaScript caller (or a cast) may pass them: unchecked by the compiler. */
 function untyped(options: Record<string, unknown>): QueueOptions {

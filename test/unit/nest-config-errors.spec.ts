@@ -1,21 +1,11 @@
 import type { MessageHandler } from '@nestjs/microservices';
-import { ConfigError } from '../../lib/amqp/errors';
 import type { AmqpHandlerOptions, RetryPolicy } from '../../lib/nest/amqp-options.interface';
 import { resolveRetryPolicy } from '../../lib/nest/retry/retry-policy';
 import { DefaultDeserializer, DefaultSerializer } from '../../lib/nest/serialization';
 import { planHandlers, type HandlerRegistration } from '../../lib/nest/server/handler-routes';
 import { TopologyPlan } from '../../lib/nest/topology/topology-plan';
 import type { QueueDefinition, TopologyDefinition } from '../../lib/nest/topology/topology.interface';
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+import { configError } from '../support/config-error';
 
 const handler = (() => Promise.resolve(undefined)) as unknown as MessageHandler;
 

@@ -7,6 +7,7 @@ import { AmqpConnection, AmqpSession, ConfigError, type TlsOptions } from '../..
 import { AmqpModule } from '../../lib/nest';
 import { resolveConnectionOptions } from '../../lib/amqp/url';
 import { KEY_PASSPHRASE, makeTlsFixtures, pemBodyLines, type TlsFixtures } from '../support/tls-fixtures';
+import { configError } from '../support/config-error';
 
 Logger.overrideLogger(false);
 
@@ -24,16 +25,6 @@ beforeAll(() => {
 });
 
 afterAll(() => fx.remove());
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
 
 /** The PEM with garbage bytes before each certificate's DER: still PEM, no longer X.509. */
 function corrupt(pem: string): string {

@@ -4,18 +4,9 @@ import { ConfigError } from '../../lib/amqp/errors';
 import type { ConnectionOptionsInput, Endpoint } from '../../lib/amqp/options';
 import { describeEndpoint, parseAmqpUrl, redactUrl, resolveConnectionOptions } from '../../lib/amqp/url';
 import { makeTlsFixtures, pemBodyLines, type TlsFixtures } from '../support/tls-fixtures';
+import { configError } from '../support/config-error';
 
 const SECRET = 'Sup3rS3cretPw';
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
 
 /** The endpoint's fields, password included (it is non-enumerable, so toEqual would not see it). */
 function fieldsOf(e: Endpoint): Record<string, unknown> {
