@@ -25,7 +25,7 @@ import { FrameEncoder, HEARTBEAT_FRAME } from './protocol/frame-writer';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
 import { Constants, type MethodArgs, type MethodName } from './protocol/spec.generated';
 import { connectWithPolicy } from './reconnect-policy';
-import { chooseMechanism } from './sasl';
+import { chooseMechanism, describeLogin } from './sasl';
 import { openSocket } from './socket';
 import { describeEndpoint, resolveConnectionOptions } from './url';
 
@@ -575,7 +575,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     const atOpen = failed ? failedName === 'connection.open' : step === 'connection.open-ok';
     if (refusal && atLogin && replyCode !== ReplyCode.INVALID_PATH) {
       return new AuthenticationError(
-        `login to ${where} refused: ${replyCode} ${replyText}`,
+        `${describeLogin(this.saslMechanism, this.endpoint, where)} refused: ${replyCode} ${replyText}`,
         replyCode,
         replyText,
         failed,

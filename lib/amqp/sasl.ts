@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { AuthenticationError, ReplyCode } from './errors';
 import type { Endpoint, SaslMechanism } from './options';
 import { Writer } from './protocol/writer';
@@ -39,4 +40,23 @@ export function chooseMechanism(
     ReplyCode.ACCESS_REFUSED,
     'no common SASL mechanism',
   );
+}
+
+/**
+ * Who a refused login was, for its error: EXTERNAL logs in as the TLS client certificate's subject (by default
+ * its CN), never as the URL's username, so name the certificate and leave the username out.
+ */
+export function describeLogin(mechanism: string, endpoint: Endpoint, where: string): string {
+  if (mechanism !== 'EXTERNAL') return `login to ${where}`;
+  const at = where.replace(/\/\/[^@/]*@/, '//');
+  const cert = endpoint.tls?.cert;
+  if (cert === undefined) return `EXTERNAL login (no client certificate) to ${at}`;
+  let subject: string;
+  try {
+    subject = new X509Certificate(cert).subject;
+  } catch {
+    return `EXTERNAL login (client certificate) to ${at}`;
+  }
+  const cn = /^CN=(.*)$/m.exec(subject)?.[1];
+  return `EXTERNAL login (client certificate ${cn ?? subject.replace(/\n/g, ', ')}) to ${at}`;
 }
