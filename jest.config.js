@@ -31,6 +31,8 @@ const common = {
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
   testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // Any MaxListenersExceededWarning or unhandled rejection fails the test (file) it happens in.
+  setupFilesAfterEnv: ['<rootDir>/test/support/jest-setup.ts'],
 };
 module.exports = {
   projects: [

@@ -9,6 +9,7 @@ import {
   ConnectionLostError,
   TimeoutError,
   VhostError,
+  resolveConnectionOptions,
   type AmqpError,
 } from '../../lib';
 import {
@@ -156,12 +157,19 @@ describe('AmqpConnection: connecting', () => {
     expect(got?.body.equals(body)).toBe(true);
   });
 
-  it('takes the broker defaults when we do not limit (frame_max 0 / channel_max 0 mean "no limit")', async () => {
-    const conn = track(await AmqpConnection.connect(`${amqpUrl()}?channel_max=0`));
-    // RabbitMQ 3.10 defaults: channel_max 2047, frame_max 131072, heartbeat 60.
-    expect(conn.channelMax).toBe(2047);
-    expect(conn.frameMax).toBe(131072);
-    expect(conn.heartbeat).toBe(60);
+  it("takes the broker's limits where we set none (channel_max 0 means no limit; frame_max is the smaller of the two)", async () => {
+    // The broker's own configured limits, whatever its version or config (not one version's defaults).
+    const out = await rabbitmqctl([
+      'eval',
+      '[element(2, application:get_env(rabbit, K)) || K <- [channel_max, frame_max]].',
+    ]);
+    const [channelMax, frameMax] = JSON.parse(out.trim()) as [number, number];
+    const name = uniqueName('client-connect-defaults');
+    const conn = track(await AmqpConnection.connect(`${amqpUrl()}?channel_max=0&connection_name=${name}`));
+    const ours = resolveConnectionOptions(amqpUrl()).frameMax;
+    expect(conn.channelMax).toBe(channelMax);
+    expect(conn.frameMax).toBe(Math.min(ours, frameMax));
+    expect(await brokerSideOf(name)).toMatchObject({ channelMax, frameMax: conn.frameMax });
   });
 
   it('heartbeat=0 disables heartbeats', async () => {

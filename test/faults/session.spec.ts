@@ -534,6 +534,8 @@ describe('AmqpSession (managed client)', () => {
       await new Promise((r) => setTimeout(r, 500));
       expect(attempts).toHaveBeenCalledTimes(2);
       expect(reconnecting).toBe(0);
+      // One recoveryFailed per role (publisher, consumer), each with the refusal: not vacuously true on none.
+      expect(failed).toHaveLength(2);
       expect(failed.every((e) => e instanceof AuthenticationError)).toBe(true);
     });
 

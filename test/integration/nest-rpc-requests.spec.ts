@@ -43,10 +43,14 @@ class EchoController {
 
   @MessagePattern('req.slow')
   async slow(@Payload() ms: number) {
+    slowReached?.();
     await delay(ms);
     return 'late';
   }
 }
+
+/** Called when a slow request has reached its handler (the server has it: it is in flight, not queued). */
+let slowReached: (() => void) | undefined;
 
 @Module({ controllers: [EchoController] })
 class EchoModule {}
@@ -295,8 +299,9 @@ describe('Nest RPC requests: publisher confirms off by default, confirmRequests 
 
   it('losing the reply channel still fails pending calls at once, and the next call works', async () => {
     const c = newClient();
+    const reached = new Promise<void>((resolve) => (slowReached = resolve));
     const pending = rejection(firstValueFrom(c.send('req.slow', 3000)));
-    await delay(100);
+    await reached;
     // A request to an exchange that does not exist closes the reply channel (404): replies on their way are lost.
     const missing = uniqueName('nest-rpcreq-nox');
     const doomed = rejection(
