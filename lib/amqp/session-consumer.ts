@@ -3,17 +3,24 @@ import type { AmqpConnection } from './connection';
 import type { ConsumeOptions } from './consumer';
 import { DeliveredMessage, type SessionMessage } from './delivered-message';
 import { withTimeout, WaiterList } from './deferred';
-import type { OversizedMessage } from './errors';
+import { ChannelError, ReplyCode, type OversizedMessage } from './errors';
 import type { Logger } from './logger';
 import type { Message } from './message';
 import type { ReconnectOptions } from './reconnect-policy';
 import { RecoverableChannel, type SetupFailure } from './recoverable-channel';
 import type { QueueRecord, TopologyRecord } from './topology';
 
+/**
+ * RabbitMQ's 404 for a queue that does not exist ("no queue 'q' in vhost '/'"). Its other 404s for an existing
+ * queue — "home node … of durable queue … is down or inaccessible", "… process is stopped by supervisor" while
+ * the node goes down — mean the queue comes back with its node.
+ */
+const NO_SUCH_QUEUE = /\bno queue '/;
+
 export interface SessionConsumeOptions extends Omit<ConsumeOptions, 'onCancel' | 'noWait'> {
   /** Prefetch for this consumer's own channel. Default 100 (0 = unlimited). */
   prefetch?: number;
-  /** Called when the broker cancels the consumer (its queue was deleted). */
+  /** Called when the broker cancels the consumer for good (its queue was deleted; not while its node is down). */
   onCancel?: () => void;
 }
 
@@ -143,15 +150,36 @@ export class ManagedConsumer implements SessionConsumer {
       priority: o.priority,
       arguments: o.arguments,
       noLocal: o.noLocal,
-      onCancel: () => {
-        // The broker cancelled it (its queue was deleted): it is gone for good.
-        this.cancelled = true;
-        this.host.removed(this);
-        void this.rc.close();
-        o.onCancel?.();
-      },
+      onCancel: () => void this.brokerCancelled(ch),
     });
     this.consumerTag = consumer.consumerTag;
+  }
+
+  /**
+   * The broker cancelled the consumer: its queue was deleted — or, in a cluster, the node of its classic
+   * queue went down (the queue comes back with the node). A passive declare tells them apart: only a
+   * queue that no longer exists ends the consumer for good; otherwise its channel is closed and the
+   * consumer re-attaches through the usual setup retries, with backoff, until the node is back.
+   */
+  private async brokerCancelled(ch: Channel): Promise<void> {
+    if (this.cancelled) return;
+    const gone = await ch.queueDeclare(this.queue, { passive: true }).then(
+      () => false,
+      (err: unknown) =>
+        err instanceof ChannelError && err.replyCode === ReplyCode.NOT_FOUND && NO_SUCH_QUEUE.test(err.replyText),
+    );
+    if (this.cancelled) return;
+    if (!gone) {
+      this.host.logger.warn(
+        `consumer on queue '${this.queue}' cancelled by the broker; the queue exists: re-attaching`,
+      );
+      if (ch.isOpen) await ch.close().catch(() => undefined);
+      return;
+    }
+    this.cancelled = true;
+    this.host.removed(this);
+    void this.rc.close();
+    this.options.onCancel?.();
   }
 
   /** Run the handler, counting it in flight until it settles (for a draining cancel). */
