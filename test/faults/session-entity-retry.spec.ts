@@ -183,4 +183,26 @@ describe('AmqpSession: entities the broker refuses during recovery', () => {
     expect((failures[0].error as ChannelError).replyCode).toBe(ReplyCode.PRECONDITION_FAILED);
     expect((await admin.on((ch) => ch.queueDeclare(later, { passive: true }))).queue).toBe(later);
   });
+
+  it('a consumer whose queue is deleted is cancelled for good: onCancel fires once and the session stays ready', async () => {
+    const { session } = await started();
+    const q = qName();
+    await session.queueDeclare(q, { durable: false });
+    let cancels = 0;
+    let onCancel: () => void = () => undefined;
+    const cancelled = new Promise<void>((resolve) => (onCancel = resolve));
+    await session.consume(q, () => undefined, {
+      onCancel: () => {
+        cancels++;
+        onCancel();
+      },
+    });
+    const failures: SetupFailure[] = [];
+    session.on('setupFailed', (f) => failures.push(f));
+    await admin.on((ch) => ch.queueDelete(q));
+    await cancelled;
+    await session.whenReady(5000);
+    expect(cancels).toBe(1);
+    expect(failures).toEqual([]);
+  });
 });
