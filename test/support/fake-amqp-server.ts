@@ -358,3 +358,21 @@ export function rawFrame(type: number, channel: number, payload: Buffer): Buffer
   b.writeUInt8(FRAME_END, 7 + payload.length);
   return b;
 }
+
+/**
+ * A FakeAmqpServer starter whose servers are closed after each test of the calling file (call at the top
+ * level of a spec): `const fakeServer = fakeServersPerTest(); ... await fakeServer(async (peer) => ...)`.
+ */
+export function fakeServersPerTest(): (
+  script: (peer: FakePeer, index: number) => Promise<void> | void,
+) => Promise<FakeAmqpServer> {
+  const servers: FakeAmqpServer[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+  });
+  return async (script) => {
+    const s = await FakeAmqpServer.start(script);
+    servers.push(s);
+    return s;
+  };
+}

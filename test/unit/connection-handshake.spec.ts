@@ -12,21 +12,12 @@ import {
   resolveConnectionOptions,
 } from '../../lib';
 import { FRAME_METHOD } from '../../lib/amqp/protocol/frame-parser';
-import { FakeAmqpServer, rawFrame, RABBIT_CAPABILITIES, type FakePeer } from '../support/fake-amqp-server';
+import { fakeServersPerTest, rawFrame, RABBIT_CAPABILITIES, type FakePeer } from '../support/fake-amqp-server';
 import { silentLogger, watchLeftovers } from '../support/leftovers';
 
 jest.setTimeout(15_000);
 
-const servers: FakeAmqpServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function fakeServer(script: (peer: FakePeer) => Promise<void> | void): Promise<FakeAmqpServer> {
-  const s = await FakeAmqpServer.start(script);
-  servers.push(s);
-  return s;
-}
+const fakeServer = fakeServersPerTest();
 
 async function connectError(url: string): Promise<Error> {
   try {

@@ -8,7 +8,8 @@ import {
   type Message,
 } from '../../lib';
 import { FRAME_BODY, FRAME_METHOD } from '../../lib/amqp/protocol/frame-parser';
-import { FakeAmqpServer, RABBIT_CAPABILITIES, rawFrame, type FakePeer } from '../support/fake-amqp-server';
+import { fakeServersPerTest, RABBIT_CAPABILITIES, rawFrame, type FakePeer } from '../support/fake-amqp-server';
+import { recordAllocations } from '../support/allocations';
 import { silentLogger, watchLeftovers } from '../support/leftovers';
 
 /**
@@ -26,16 +27,7 @@ const MiB = 1024 * 1024;
 const realSetTimeout = globalThis.setTimeout;
 const pause = (ms: number): Promise<void> => new Promise((resolve) => realSetTimeout(resolve, ms));
 
-const servers: FakeAmqpServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function fakeServer(script: (peer: FakePeer) => Promise<void> | void): Promise<FakeAmqpServer> {
-  const s = await FakeAmqpServer.start(script);
-  servers.push(s);
-  return s;
-}
+const fakeServer = fakeServersPerTest();
 
 interface Outcome {
   err: AmqpError;
@@ -55,14 +47,7 @@ async function failedConnect(script: (peer: FakePeer) => Promise<void> | void): 
     return script(peer);
   });
   const leftovers = await watchLeftovers();
-  const sizes: number[] = [];
-  const spies = (['alloc', 'allocUnsafe', 'allocUnsafeSlow'] as const).map((fn) => {
-    const real = Buffer[fn].bind(Buffer) as (size: number, ...rest: unknown[]) => Buffer;
-    return jest.spyOn(Buffer, fn).mockImplementation(((size: number, ...rest: unknown[]) => {
-      sizes.push(size);
-      return real(size, ...rest);
-    }) as never);
-  });
+  const { sizes, stop: stopRecording } = recordAllocations();
   const started = Date.now();
   let err: unknown;
   try {
@@ -74,7 +59,7 @@ async function failedConnect(script: (peer: FakePeer) => Promise<void> | void): 
   } catch (e) {
     err = e;
   } finally {
-    for (const s of spies) s.mockRestore();
+    stopRecording();
   }
   const elapsedMs = Date.now() - started;
   if (err === undefined) throw new Error('expected connect() to fail');
@@ -278,17 +263,10 @@ describe('a delivery announcing a 1 TiB body', () => {
         }),
         ...peer.contentFrames_(other.id, Buffer.from('still served')),
       ]);
-      const sizes: number[] = [];
-      const spies = (['alloc', 'allocUnsafe', 'allocUnsafeSlow'] as const).map((fn) => {
-        const real = Buffer[fn].bind(Buffer) as (size: number, ...rest: unknown[]) => Buffer;
-        return jest.spyOn(Buffer, fn).mockImplementation(((size: number, ...rest: unknown[]) => {
-          sizes.push(size);
-          return real(size, ...rest);
-        }) as never);
-      });
+      const { sizes, stop: stopRecording } = recordAllocations();
       peer.socket.write(hostile);
       const got = await small;
-      for (const s of spies) s.mockRestore();
+      stopRecording();
       expect(got.body.toString()).toBe('still served');
       expect(Math.max(0, ...sizes)).toBeLessThan(MiB);
       expect(messages).toEqual([]);
