@@ -8,10 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # The benchmark peers live in bench/'s own package so their peer ranges never clash with the root's.
-if [ ! -d bench/node_modules ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
-  echo "bench: installing bench/ dependencies" >&2
-  (cd bench && npm install --no-audit --no-fund) || exit 1
-fi
+bash scripts/bench-deps.sh || exit 1
 
 parts=(codec client recovery nest)
 for f in bench/*/run.ts; do
