@@ -53,7 +53,6 @@ export class ChannelPool {
         reconnect,
       });
       rc.on('ready', (ch) => this.joined(ch));
-      rc.on('lost', () => undefined);
       rc.on('setupFailed', (f) => this.events.setupFailed(f));
       return rc;
     });

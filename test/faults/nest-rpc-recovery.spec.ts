@@ -3,7 +3,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, timeout } from 'rxjs';
 import { ConnectionLostError, TimeoutError, type AmqpSession, type SessionRole } from '../../lib/amqp';
 import { AmqpClient, AmqpRecordBuilder, type AmqpClientOptions } from '../../lib/nest';
-import { amqpUrl, brokerAddress, closeConnectionsWhere, uniqueName, waitFor } from '../support/broker';
+import { amqpUrl, brokerAddress, killConnection, uniqueName } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from '../support/nest-support';
 
@@ -49,15 +49,6 @@ function nextRecovery(session: AmqpSession, role: SessionRole): Promise<void> {
     };
     session.on('recovered', on);
   });
-}
-
-/** rabbitmqctl close_connection on the connection with this client-provided name. */
-async function killConnection(clientName: string): Promise<void> {
-  await waitFor(
-    async () => (await closeConnectionsWhere((c) => c.clientName === clientName, 'nest-rpc-recovery test')).length > 0,
-    10_000,
-    `connection ${clientName} to be closed`,
-  );
 }
 
 describe('AmqpClient direct reply-to channel', () => {

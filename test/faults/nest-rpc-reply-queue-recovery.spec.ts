@@ -2,7 +2,7 @@ import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { ConnectionLostError, type AmqpSession, type SessionRole } from '../../lib/amqp';
 import { AmqpClient, AmqpController, type AmqpClientOptions, type AmqpContext } from '../../lib/nest';
-import { amqpUrl, closeConnectionsWhere, uniqueName, waitFor } from '../support/broker';
+import { amqpUrl, killConnection, uniqueName } from '../support/broker';
 import { BrokerProbe, closeAll, Recorder, rejection, startMicroservice } from '../support/nest-support';
 
 // AmqpClient with `replyTo: 'queue'` across a loss of its consumer connection (the one its reply queue lives on).
@@ -46,15 +46,6 @@ function nextEvent(session: AmqpSession, event: 'recovered' | 'disconnected', ro
     };
     session.on(event, on);
   });
-}
-
-async function killConnection(clientName: string): Promise<void> {
-  await waitFor(
-    async () =>
-      (await closeConnectionsWhere((c) => c.clientName === clientName, 'nest-rpc-reply-queue test')).length > 0,
-    10_000,
-    `connection ${clientName} to be closed`,
-  );
 }
 
 describe("AmqpClient replyTo: 'queue' across a reconnect", () => {

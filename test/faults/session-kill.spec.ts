@@ -1,5 +1,5 @@
 import { AmqpSession, ConnectionError, ConnectionLostError, HeartbeatTimeoutError, type SessionRole } from '../../lib';
-import { brokerAddress, closeConnectionsWhere, deleteQueue, uniqueName, waitFor } from '../support/broker';
+import { brokerAddress, deleteQueue, killConnection, uniqueName, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import { EventLog, publishAll, queueCounts, recordingLogger, Tally } from '../support/session-workload';
 
@@ -10,15 +10,6 @@ jest.setTimeout(120_000);
 
 const TOTAL = 10_000;
 const MAX_IN_FLIGHT = 200;
-
-/** rabbitmqctl close_connection on the connection with this client-provided name. */
-async function killConnection(clientName: string): Promise<void> {
-  await waitFor(
-    async () => (await closeConnectionsWhere((c) => c.clientName === clientName, 'fault test')).length > 0,
-    10_000,
-    `connection ${clientName} to be closed`,
-  );
-}
 
 describe('AmqpSession under connection kills (rabbitmqctl close_connection)', () => {
   const sessions: AmqpSession[] = [];

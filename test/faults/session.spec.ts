@@ -20,7 +20,7 @@ import {
 import {
   amqpUrl,
   brokerAddress,
-  closeConnectionsWhere,
+  killConnection,
   listConnections,
   queueExists,
   rabbitmqctl,
@@ -71,15 +71,6 @@ function reconnectingTimes(session: AmqpSession, n: number): Promise<void> {
     };
     session.on('reconnecting', on);
   });
-}
-
-/** rabbitmqctl close_connection on the connection with this client-provided name. */
-async function killConnection(clientName: string): Promise<void> {
-  await waitFor(
-    async () => (await closeConnectionsWhere((c) => c.clientName === clientName, 'session test')).length > 0,
-    10_000,
-    `connection ${clientName} to be closed`,
-  );
 }
 
 async function queueCounts(queue: string): Promise<{ ready: number; unacked: number } | undefined> {

@@ -151,6 +151,15 @@ export async function closeConnectionsWhere(
   return targets;
 }
 
+/** Force-closes the connection with this client-provided name, waiting (10 s at most) until it is listed. */
+export async function killConnection(clientName: string, reason = 'closed by test'): Promise<void> {
+  await waitFor(
+    async () => (await closeConnectionsWhere((c) => c.clientName === clientName, reason)).length > 0,
+    10_000,
+    `connection ${clientName} to be closed`,
+  );
+}
+
 /**
  * Polls `fn` until it returns a truthy value (returned) or timeoutMs passes (throws, naming `what` and the last
  * error fn threw, if any). For broker state only, which offers no event to wait on.

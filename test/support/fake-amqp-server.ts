@@ -236,14 +236,8 @@ export class FakePeer {
     this.write(this.frame(channel, 'basic.deliver', args), ...this.contentFrames_(channel, body, properties, bodySize));
   }
 
-  /**
-   * The server side of the handshake: start → start-ok, tune → tune-ok, open → open-ok. Returns the
-   * client's start-ok and tune-ok.
-   */
-  async handshake(
-    o: HandshakeOptions = {},
-  ): Promise<{ startOk: MethodArgs['connection.start-ok']; tuneOk: MethodArgs['connection.tune-ok'] }> {
-    await this.expectProtocolHeader();
+  /** connection.start as a broker sends it (capabilities, mechanisms and server properties from `o`). */
+  sendStart(o: HandshakeOptions = {}): void {
     this.send(0, 'connection.start', {
       versionMajor: 0,
       versionMinor: 9,
@@ -256,6 +250,17 @@ export class FakePeer {
       mechanisms: o.mechanisms ?? 'PLAIN AMQPLAIN',
       locales: 'en_US',
     });
+  }
+
+  /**
+   * The server side of the handshake: start → start-ok, tune → tune-ok, open → open-ok. Returns the
+   * client's start-ok and tune-ok.
+   */
+  async handshake(
+    o: HandshakeOptions = {},
+  ): Promise<{ startOk: MethodArgs['connection.start-ok']; tuneOk: MethodArgs['connection.tune-ok'] }> {
+    await this.expectProtocolHeader();
+    this.sendStart(o);
     const startOk = (await this.expect('connection.start-ok')).args;
     this.send(0, 'connection.tune', {
       channelMax: o.channelMax ?? 2047,

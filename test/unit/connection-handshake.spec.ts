@@ -12,7 +12,7 @@ import {
   resolveConnectionOptions,
 } from '../../lib';
 import { FRAME_METHOD } from '../../lib/amqp/protocol/frame-parser';
-import { fakeServersPerTest, rawFrame, RABBIT_CAPABILITIES, type FakePeer } from '../support/fake-amqp-server';
+import { fakeServersPerTest, rawFrame, type FakePeer } from '../support/fake-amqp-server';
 import { silentLogger, watchLeftovers } from '../support/leftovers';
 
 jest.setTimeout(15_000);
@@ -32,13 +32,7 @@ async function connectError(url: string): Promise<Error> {
 /** The server side up to start-ok: connection.start sent, the client's start-ok received. */
 async function untilStartOk(peer: FakePeer): Promise<void> {
   await peer.expectProtocolHeader();
-  peer.send(0, 'connection.start', {
-    versionMajor: 0,
-    versionMinor: 9,
-    serverProperties: { product: 'FakeAMQP', capabilities: RABBIT_CAPABILITIES },
-    mechanisms: 'PLAIN',
-    locales: 'en_US',
-  });
+  peer.sendStart({ mechanisms: 'PLAIN' });
   await peer.expect('connection.start-ok');
 }
 

@@ -8,7 +8,7 @@ import {
   type Message,
 } from '../../lib';
 import { FRAME_BODY, FRAME_METHOD } from '../../lib/amqp/protocol/frame-parser';
-import { fakeServersPerTest, RABBIT_CAPABILITIES, rawFrame, type FakePeer } from '../support/fake-amqp-server';
+import { fakeServersPerTest, rawFrame, type FakePeer } from '../support/fake-amqp-server';
 import { recordAllocations } from '../support/allocations';
 import { silentLogger, watchLeftovers } from '../support/leftovers';
 
@@ -70,13 +70,7 @@ async function failedConnect(script: (peer: FakePeer) => Promise<void> | void): 
 
 /** connection.start as a broker sends it. */
 function sendStart(peer: FakePeer): void {
-  peer.send(0, 'connection.start', {
-    versionMajor: 0,
-    versionMinor: 9,
-    serverProperties: { product: 'FakeAMQP', capabilities: RABBIT_CAPABILITIES },
-    mechanisms: 'PLAIN',
-    locales: 'en_US',
-  });
+  peer.sendStart({ mechanisms: 'PLAIN' });
 }
 
 describe('AmqpConnection.connect against a hostile peer: a typed error within handshake_timeout, nothing left', () => {
