@@ -25,6 +25,7 @@ export interface ChannelPoolEvents {
  * one backoff, after a channel error or a reconnect). One-shot publishes are spread round-robin over
  * every open channel (a channel carries many concurrent confirms); `acquire()` takes one out of
  * rotation for exclusive use until `release()`.
+ * @internal
  */
 export class ChannelPool {
   private readonly members: RecoverableChannel[];

@@ -153,6 +153,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
    * (a broker close, a malformed frame) — with what ended it. `signal` aborts the attempt at any stage
    * (TCP or TLS connect, handshake): the socket is destroyed, every timer and listener of the attempt is
    * gone, and the promise rejects with `ClosedError('connect aborted')`.
+   * @internal
    */
   static async connectOnce(
     endpoint: Endpoint,

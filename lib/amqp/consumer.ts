@@ -61,6 +61,7 @@ export interface ConsumerStart {
  * One channel's consumers by tag: what a basic.deliver is routed to, what a cancel (ours or the
  * broker's) removes, and what a closed channel ends. Handler consumers run here too, so a handler
  * that throws or rejects is reported (the channel's `consumerError` event, else the logger).
+ * @internal
  */
 export class ConsumerRegistry {
   private readonly entries = new Map<string, ConsumerEntry>();

@@ -63,6 +63,7 @@ export interface ConsumerHost {
  * exclusively, a 406 delivery-acknowledgement timeout), retrying with backoff until it succeeds or
  * is cancelled. Acks and replies go from the delivered message straight to the channel that
  * delivered it.
+ * @internal
  */
 export class ManagedConsumer implements SessionConsumer {
   consumerTag: string;

@@ -1,4 +1,6 @@
-import { AmqpSession, describeEndpoint, resolveConnectionOptions, type Logger, type SessionOptions } from '../amqp';
+import { AmqpSession, type Logger, type SessionOptions } from '../amqp';
+import { describeEndpoint } from '../amqp/redact';
+import { resolveConnectionOptions } from '../amqp/url';
 import { SESSION_OPTION_KEYS } from '../amqp/session-options';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_STARTUP_TIMEOUT_MS } from './amqp.constants';
 import type { AmqpConnectionOptions } from './amqp-options.interface';

@@ -9,9 +9,9 @@ import {
   ConnectionLostError,
   TimeoutError,
   VhostError,
-  resolveConnectionOptions,
   type AmqpError,
 } from '../../lib';
+import { resolveConnectionOptions } from '../../lib/amqp/url';
 import {
   amqpUrl,
   brokerAddress,

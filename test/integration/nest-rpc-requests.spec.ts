@@ -10,13 +10,8 @@ import {
   UnroutableError,
   type PublishOptions,
 } from '../../lib/amqp';
-import {
-  AmqpClient,
-  AmqpController,
-  AmqpRecordBuilder,
-  DIRECT_REPLY_QUEUE,
-  type AmqpClientOptions,
-} from '../../lib/nest';
+import { AmqpClient, AmqpController, AmqpRecordBuilder, type AmqpClientOptions } from '../../lib/nest';
+import { DIRECT_REPLY_QUEUE } from '../../lib/nest/amqp.constants';
 import { amqpUrl, listConnections, rabbitmqctl, uniqueName } from '../support/broker';
 import { BrokerProbe, closeAll, rejection, startMicroservice } from '../support/nest-support';
 

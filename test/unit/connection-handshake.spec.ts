@@ -9,8 +9,8 @@ import {
   ProtocolError,
   ReplyCode,
   VhostError,
-  resolveConnectionOptions,
 } from '../../lib';
+import { resolveConnectionOptions } from '../../lib/amqp/url';
 import { FRAME_METHOD } from '../../lib/amqp/protocol/frame-parser';
 import { fakeServersPerTest, rawFrame, type FakePeer } from '../support/fake-amqp-server';
 import { silentLogger, watchLeftovers } from '../support/leftovers';

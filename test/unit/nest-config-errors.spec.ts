@@ -1,7 +1,7 @@
 import type { MessageHandler } from '@nestjs/microservices';
 import type { AmqpHandlerOptions, RetryPolicy } from '../../lib/nest/amqp-options.interface';
 import { resolveRetryPolicy } from '../../lib/nest/retry/retry-policy';
-import { DefaultDeserializer, DefaultSerializer } from '../../lib/nest/serialization';
+import { DefaultDeserializer, DefaultSerializer } from '../../lib/nest/serialization/default.serializer';
 import { planHandlers, type HandlerRegistration } from '../../lib/nest/server/handler-routes';
 import { TopologyPlan } from '../../lib/nest/topology/topology-plan';
 import type { QueueDefinition, TopologyDefinition } from '../../lib/nest/topology/topology.interface';

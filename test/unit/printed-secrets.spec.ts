@@ -2,14 +2,9 @@ import { Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { inspect } from 'node:util';
 import { AmqpConnection, AmqpSession, type SessionOptions } from '../../lib/amqp';
-import {
-  AmqpClient,
-  AmqpConnectionHost,
-  AmqpHealthIndicator,
-  AmqpModule,
-  AmqpServer,
-  getAmqpLifecycleToken,
-} from '../../lib/nest';
+import { AmqpClient, AmqpHealthIndicator, AmqpModule, AmqpServer } from '../../lib/nest';
+import { getAmqpLifecycleToken } from '../../lib/nest/amqp.constants';
+import { AmqpConnectionHost } from '../../lib/nest/amqp.connection-host';
 import { FakeAmqpServer } from '../support/fake-amqp-server';
 import { KEY_PASSPHRASE, makeTlsFixtures, pemBodyLines, type TlsFixtures } from '../support/tls-fixtures';
 

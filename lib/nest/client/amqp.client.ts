@@ -27,8 +27,6 @@ import { DefaultDeserializer, DefaultSerializer } from '../serialization/default
 import { AmqpRpcError, fromErrorBody } from '../server/rpc-error';
 import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel, type ReplyRequest } from './reply-channel';
 
-export { DirectReplyToUnavailableError } from './direct-reply-unavailable.error';
-
 export type AmqpClientStatus = AmqpSessionStatus;
 
 /** A request waiting for its reply: what the reply channel publishes, and what unsubscribing cancels. */

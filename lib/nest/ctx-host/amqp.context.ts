@@ -2,7 +2,10 @@ import { BaseRpcContext } from '@nestjs/microservices';
 import type { DecodedProperties, FieldTable, MessageFields, SessionMessage } from '../../amqp';
 import { WarrenHeaders } from '../amqp.constants';
 
-/** How a delivery is settled; one per message, shared by the server and the context. @internal */
+/**
+ * How a delivery is settled; one per message, shared by the server and the context. Not exported from the package,
+ * yet left in the published declarations: the `AmqpContext` type refers to it.
+ */
 export interface DeliverySettlement {
   readonly settled: boolean;
   ack(): void;

@@ -29,7 +29,7 @@ export class AmqpPublisher {
   constructor(
     private readonly session: AmqpSession,
     private readonly definition: AmqpPublisherDefinition,
-    /** Resolves once the publisher's exchange is declared. @internal */
+    /** Resolves once the publisher's exchange is declared (given by the module, which declares it). */
     private readonly ready: Promise<void> = Promise.resolve(),
     serializer?: AmqpSerializer,
     private readonly readyTimeoutMs = 30_000,

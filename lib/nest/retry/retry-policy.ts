@@ -1,4 +1,5 @@
-import { ConfigError, checkKnownKeys } from '../../amqp';
+import { ConfigError } from '../../amqp';
+import { checkKnownKeys } from '../../amqp/declare-options';
 import type { RetryPolicy } from '../amqp-options.interface';
 import { withOrigin } from '../topology/queue-arguments';
 import type { QueueDefinition } from '../topology/topology.interface';

@@ -1,5 +1,6 @@
 import type { MessageHandler } from '@nestjs/microservices';
-import { ConfigError, describeQueue } from '../../amqp';
+import { ConfigError } from '../../amqp';
+import { describeQueue } from '../../amqp/declare-options';
 import type { AckMode, AmqpHandlerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_PREFETCH } from '../amqp.constants';
 import { resolveRetryPolicy, retryQueueDefinitions, type ResolvedRetryPolicy } from '../retry/retry-policy';

@@ -1,13 +1,11 @@
+import { ConfigError, type FieldTable, type QueueOptions } from '../../amqp';
 import {
-  ConfigError,
   describeExchange,
   describeQueue,
   checkExchangeType,
   resolveExchangeSettings,
   resolveQueueSettings,
-  type FieldTable,
-  type QueueOptions,
-} from '../../amqp';
+} from '../../amqp/declare-options';
 import type { ExchangeDefinition, QueueDefinition } from './topology.interface';
 
 /** What `exchange.declare` receives. */

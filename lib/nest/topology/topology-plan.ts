@@ -1,4 +1,5 @@
-import { ChannelError, ConfigError, ReplyCode, checkKnownKeys, type AmqpSession, type FieldTable } from '../../amqp';
+import { ChannelError, ConfigError, ReplyCode, type AmqpSession, type FieldTable } from '../../amqp';
+import { checkKnownKeys } from '../../amqp/declare-options';
 import {
   canonical,
   firstDifference,

@@ -1,2 +1,0 @@
-export * from './amqp-serializer.interface';
-export * from './default.serializer';
