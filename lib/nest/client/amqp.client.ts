@@ -11,7 +11,6 @@ import {
   type Logger,
   type Message,
   type PublishOptions,
-  type SessionEvents,
   type UnroutableError,
 } from '../../amqp';
 import type { AmqpClientOptions } from '../amqp-options.interface';
@@ -25,6 +24,7 @@ import { routingKeyFromPattern } from '../routing/pattern-matcher';
 import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-serializer.interface';
 import { DefaultDeserializer, DefaultSerializer } from '../serialization/default.serializer';
 import { AmqpRpcError, fromErrorBody } from '../server/rpc-error';
+import { SessionListeners } from '../session-listeners';
 import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel, type ReplyRequest } from './reply-channel';
 
 export type AmqpClientStatus = AmqpSessionStatus;
@@ -157,6 +157,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   private replies: ReplyChannel | null = null;
   private closed = false;
   private readonly detach: Array<() => void> = [];
+  private readonly listeners = new SessionListeners();
 
   constructor(private readonly options: AmqpClientOptions = {}) {
     super();
@@ -164,6 +165,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     this.logger = options.logger ?? createAmqpLogger(this.name);
     this.session = options.session ?? null;
     this.ownsSession = !options.session;
+    if (this.session) this.listeners.attach(this.session);
     this.amqpSerializer = options.serializer ?? new DefaultSerializer();
     this.amqpDeserializer = options.deserializer ?? new DefaultDeserializer();
     checkReplyOptions(options);
@@ -191,6 +193,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     this.replies = null;
     for (const off of this.detach.splice(0)) off();
     if (this.ownsSession && this.session) await this.session.close().catch(() => undefined);
+    this.listeners.detach();
     this._status$.next('disconnected');
   }
 
@@ -199,9 +202,13 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     return this.session as T;
   }
 
-  /** Listen to the session's events ('connected', 'disconnected', 'reconnecting', 'recovered', ...). */
+  /**
+   * Listen to the session's events ('connected', 'disconnected', 'reconnecting', 'recovered', ...). Before
+   * `connect()` the listener waits, as with Nest's own transports, and is attached to the session as soon as there is
+   * one, before it connects.
+   */
   override on(event: string, callback: (...args: never[]) => unknown): void {
-    this.unwrap<AmqpSession>().on(event as keyof SessionEvents, callback as never);
+    this.listeners.add(event, callback);
   }
 
   /** Calls waiting for a reply. */
@@ -365,6 +372,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   private async start(): Promise<AmqpSession> {
     if (!this.session) {
       this.session = createSession({ ...this.options, name: this.name, logger: this.logger });
+      this.listeners.attach(this.session);
       await startSession(this.session, { ...this.options, name: this.name }, this.logger);
     }
     const session = this.session;

@@ -14,6 +14,7 @@ import { DefaultDeserializer, DefaultSerializer } from '../serialization/default
 import { TopologyPlan } from '../topology/topology-plan';
 import { planHandlers, type HandlerRegistration } from './handler-routes';
 import { QueueConsumer, type ConsumerHost } from './queue-consumer';
+import { SessionListeners } from '../session-listeners';
 
 export type AmqpServerStatus = AmqpSessionStatus;
 
@@ -44,6 +45,7 @@ export class AmqpServer
   private closing: Promise<void> | null = null;
   private settingUp: Promise<void> = Promise.resolve();
   private readonly detach: Array<() => void> = [];
+  private readonly listeners = new SessionListeners();
 
   constructor(private readonly options: AmqpServerOptions = {}) {
     super();
@@ -53,6 +55,7 @@ export class AmqpServer
     this.amqpLogger = options.logger ?? logger;
     this.session = options.session ?? null;
     this.ownsSession = !options.session;
+    if (this.session) this.listeners.attach(this.session);
   }
 
   /** The session (once listening, or from the start when shared). */
@@ -74,9 +77,13 @@ export class AmqpServer
     return `AmqpServer ${show(this.toJSON(), options)}`;
   }
 
-  /** Listen to the session's events ('connected', 'disconnected', 'reconnecting', 'recovered', ...). */
+  /**
+   * Listen to the session's events ('connected', 'disconnected', 'reconnecting', 'recovered', ...). Before
+   * `listen()` the listener waits, as with Nest's own transports, and is attached to the session as soon as there is
+   * one, before it connects.
+   */
   on(event: keyof SessionEvents | (string & Record<never, never>), callback: (...args: never[]) => unknown): void {
-    this.unwrap<AmqpSession>().on(event as keyof SessionEvents, callback as never);
+    this.listeners.add(event, callback);
   }
 
   override addHandler(
@@ -128,6 +135,7 @@ export class AmqpServer
     this.state = 'starting';
     if (!this.session) {
       this.session = createSession({ ...this.options, name: this.name, logger: this.amqpLogger });
+      this.listeners.attach(this.session);
       await startSession(this.session, { ...this.options, name: this.name }, this.amqpLogger);
     }
     const session = this.session;
@@ -155,6 +163,7 @@ export class AmqpServer
     for (const off of this.detach.splice(0)) off();
     if (this.ownsSession && this.session) {
       await this.session.close().catch(() => undefined);
+      this.listeners.detach();
       this.session = null;
     }
     this.state = 'idle';
@@ -226,6 +235,7 @@ export class AmqpServer
         .close({ timeoutMs: this.options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS })
         .catch((err: unknown) => this.logger.error(`closing the session failed: ${describeError(err)}`));
     }
+    this.listeners.detach();
     this.state = 'closed';
     this._status$.next('disconnected');
   }
