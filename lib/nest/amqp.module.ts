@@ -1,5 +1,5 @@
 import { Module, type DynamicModule, type FactoryProvider, type Provider } from '@nestjs/common';
-import { AmqpSession } from '../amqp';
+import { AmqpSession, ConfigError } from '../amqp';
 import type {
   AmqpFeatureOptions,
   AmqpModuleAsyncOptions,
@@ -17,6 +17,7 @@ import {
   getAmqpSessionToken,
   getPublisherToken,
 } from './amqp.constants';
+import { checkAsyncModuleOptions, checkFeatureOptions, checkModuleOptions } from './amqp-options.check';
 import { AmqpConnectionHost } from './amqp.connection-host';
 import { AmqpClient } from './client/amqp.client';
 import { AmqpHealthIndicator } from './health/amqp.health-indicator';
@@ -35,7 +36,13 @@ export class AmqpCoreModule {
       optionsProvider,
       {
         provide: hostToken,
-        useFactory: (options: AmqpModuleOptions) => AmqpConnectionHost.create({ ...options, name }),
+        useFactory: (options: AmqpModuleOptions | null | undefined) => {
+          // Nest still builds the host when a forRootAsync factory failed, with no options: connect to nothing then
+          // (start-up reports the factory's error).
+          if (options === null || options === undefined)
+            throw new ConfigError('options', `connection '${name}' has no options`);
+          return AmqpConnectionHost.create({ ...options, name });
+        },
         inject: [getAmqpOptionsToken(name)],
       },
       {
@@ -65,6 +72,7 @@ export class AmqpCoreModule {
 @Module({})
 export class AmqpModule {
   static forRoot(options: AmqpModuleRootOptions = {}): DynamicModule {
+    checkModuleOptions(options, true);
     const name = options.name ?? DEFAULT_CONNECTION_NAME;
     const { isGlobal, ...rest } = options;
     const optionsProvider: Provider = { provide: getAmqpOptionsToken(name), useValue: { ...rest, name } };
@@ -72,11 +80,13 @@ export class AmqpModule {
   }
 
   static forRootAsync(options: AmqpModuleAsyncOptions): DynamicModule {
+    checkAsyncModuleOptions(options);
     const name = options.name ?? DEFAULT_CONNECTION_NAME;
     const optionsProvider: FactoryProvider = {
       provide: getAmqpOptionsToken(name),
       useFactory: async (...args: never[]): Promise<AmqpModuleOptions> => {
         const resolved = await options.useFactory(...args);
+        checkModuleOptions(resolved);
         return { ...resolved, name, publishers: resolved.publishers ?? options.publishers };
       },
       inject: options.inject ?? [],
@@ -85,6 +95,7 @@ export class AmqpModule {
   }
 
   static forFeature(options: AmqpFeatureOptions | AmqpPublisherDefinition[]): DynamicModule {
+    checkFeatureOptions(options);
     const { connection = DEFAULT_CONNECTION_NAME, publishers } = Array.isArray(options)
       ? { publishers: options }
       : options;

@@ -13,6 +13,7 @@ import {
   type PublishOptions,
   type UnroutableError,
 } from '../../amqp';
+import { checkClientOptions } from '../amqp-options.check';
 import type { AmqpClientOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_RPC_TIMEOUT_MS, WarrenHeaders } from '../amqp.constants';
 import { watchSessionStatus, type AmqpSessionStatus } from '../amqp.session-status';
@@ -161,6 +162,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
 
   constructor(private readonly options: AmqpClientOptions = {}) {
     super();
+    checkClientOptions(options);
     this.name = options.name ?? options.session?.name ?? DEFAULT_CONNECTION_NAME;
     this.logger = options.logger ?? createAmqpLogger(this.name);
     this.session = options.session ?? null;

@@ -2,6 +2,7 @@ import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { OnModuleDestroy } from '@nestjs/common';
 import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import type { AmqpSession, Logger, SessionEvents } from '../../amqp';
+import { checkServerOptions } from '../amqp-options.check';
 import type { AmqpHandlerOptions, AmqpServerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, WARREN_TRANSPORT } from '../amqp.constants';
 import { watchSessionStatus, type AmqpSessionStatus } from '../amqp.session-status';
@@ -49,6 +50,7 @@ export class AmqpServer
 
   constructor(private readonly options: AmqpServerOptions = {}) {
     super();
+    checkServerOptions(options);
     this.name = options.name ?? options.session?.name ?? DEFAULT_CONNECTION_NAME;
     const logger = createAmqpLogger(this.name);
     this.logger = logger.nest;

@@ -1,6 +1,7 @@
 import type { MessageHandler } from '@nestjs/microservices';
 import { ConfigError } from '../../amqp';
 import { describeQueue } from '../../amqp/declare-options';
+import { checkHandlerOptions } from '../amqp-options.check';
 import type { AckMode, AmqpHandlerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_PREFETCH } from '../amqp.constants';
 import { resolveRetryPolicy, retryQueueDefinitions, type ResolvedRetryPolicy } from '../retry/retry-policy';
@@ -63,6 +64,7 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
     const o: AmqpHandlerOptions = { ...d.defaults, ...r.extras };
     if ((o.connection ?? DEFAULT_CONNECTION_NAME) !== d.connection) continue;
     const origin = `handler '${r.pattern}'`;
+    checkHandlerOptions(origin, o);
     if (o.queue === undefined) {
       throw new ConfigError(
         `${origin}.queue`,
