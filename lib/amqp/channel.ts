@@ -38,6 +38,7 @@ import type { FieldTable } from './protocol/field-table';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from './protocol/frame-parser';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
 import type { DecodedProperties, MessageProperties } from './protocol/properties';
+import { describeEndpoint } from './redact';
 import { Reader } from './protocol/reader';
 import { decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol/spec.generated';
 
@@ -157,6 +158,32 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Publishes sent in confirm mode and not yet acked or nacked. */
   get unconfirmedCount(): number {
     return this.confirms?.unconfirmed ?? 0;
+  }
+
+  /** What `JSON.stringify` shows: its number, state and connection (no password), never the connection itself. */
+  toJSON(): {
+    id: number;
+    state: 'opening' | 'open' | 'closing' | 'closed';
+    confirmMode: boolean;
+    unconfirmed: number;
+    connection: string;
+  } {
+    return {
+      id: this.id,
+      state: this.state,
+      confirmMode: this.confirmMode,
+      unconfirmed: this.unconfirmedCount,
+      connection: describeEndpoint(this.connection.endpoint),
+    };
+  }
+
+  /** What `util.inspect` shows: the same as `toJSON`. (The symbol is `util.inspect.custom`.) */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    show: (value: unknown, options: object) => string,
+  ): string {
+    return `Channel ${show(this.toJSON(), options)}`;
   }
 
   /** @internal */

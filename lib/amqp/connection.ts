@@ -285,6 +285,30 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     return this.closing;
   }
 
+  /**
+   * What `JSON.stringify` shows: where it is connected (no password), its state and what was negotiated. Never the
+   * options or the socket, which hold the password and the TLS key.
+   */
+  toJSON(): {
+    endpoint: string;
+    open: boolean;
+    blocked: boolean;
+    heartbeat: number;
+    frameMax: number;
+    channelMax: number;
+    channels: number;
+  } {
+    return {
+      endpoint: describeEndpoint(this.endpoint),
+      open: this.isOpen,
+      blocked: this.isBlocked,
+      heartbeat: this.heartbeat,
+      frameMax: this.frameMax,
+      channelMax: this.channelMax,
+      channels: this.channels.size,
+    };
+  }
+
   [inspect.custom](): string {
     return `AmqpConnection { ${describeEndpoint(this.endpoint)}, open: ${this.isOpen} }`;
   }

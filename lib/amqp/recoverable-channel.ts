@@ -95,6 +95,20 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     return this.current?.isOpen === true;
   }
 
+  /** What `JSON.stringify` shows: what it is for and its state, never its session or connection. */
+  toJSON(): { entity: string; ready: boolean; closed: boolean; channel: number | null } {
+    return { entity: this.entity, ready: this.isReady, closed: this.closed, channel: this.current?.id ?? null };
+  }
+
+  /** What `util.inspect` shows: the same as `toJSON`. (The symbol is `util.inspect.custom`.) */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    show: (value: unknown, options: object) => string,
+  ): string {
+    return `RecoverableChannel ${show(this.toJSON(), options)}`;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -114,6 +114,26 @@ export class ManagedConsumer implements SessionConsumer {
     return this.rc.entity;
   }
 
+  /** What `JSON.stringify` shows: its queue and state, never its session or channel. */
+  toJSON(): { queue: string; consumerTag: string; ready: boolean; inFlight: number; cancelled: boolean } {
+    return {
+      queue: this.queue,
+      consumerTag: this.consumerTag,
+      ready: this.isReady,
+      inFlight: this.inFlight,
+      cancelled: this.cancelled,
+    };
+  }
+
+  /** What `util.inspect` shows: the same as `toJSON`. (The symbol is `util.inspect.custom`.) */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    show: (value: unknown, options: object) => string,
+  ): string {
+    return `SessionConsumer ${show(this.toJSON(), options)}`;
+  }
+
   /** Resolves once consuming for the first time; rejects if the broker refuses the first attempt. */
   started(): Promise<void> {
     return this.rc.opened().then(() => undefined);

@@ -108,6 +108,61 @@ describe('printed objects hold no password, private key or passphrase', () => {
     }
   });
 
+  it('AmqpConnection, Channel, RecoverableChannel and a session consumer print as JSON: state and endpoint only', async () => {
+    const server = await FakeAmqpServer.start(async (peer) => {
+      await peer.handshake();
+      peer.autoReply();
+    });
+    try {
+      const url = `amqp://user:s3cr%40et@127.0.0.1:${server.port}`;
+      const endpoint = `amqp://user@127.0.0.1:${server.port}/`;
+      const connection = await AmqpConnection.connect({ url, logger: silent });
+      try {
+        const channel = await connection.channel();
+        expectNoSecrets(connection);
+        expectNoSecrets(channel);
+        expect(JSON.parse(JSON.stringify(connection))).toEqual({
+          endpoint,
+          open: true,
+          blocked: false,
+          heartbeat: connection.heartbeat,
+          frameMax: connection.frameMax,
+          channelMax: connection.channelMax,
+          channels: 1,
+        });
+        expect(JSON.parse(JSON.stringify({ channel }))).toEqual({
+          channel: { id: channel.id, state: 'open', confirmMode: false, unconfirmed: 0, connection: endpoint },
+        });
+      } finally {
+        await connection.close();
+      }
+
+      const session = track(new AmqpSession({ url, logger: silent }));
+      await session.connect();
+      const recoverable = session.recoverableChannel('publisher', () => Promise.resolve());
+      const channel = await recoverable.channel();
+      const consumer = await session.consume('orders', () => undefined);
+      expectNoSecrets(recoverable);
+      expectNoSecrets(consumer);
+      expect(JSON.parse(JSON.stringify(recoverable))).toEqual({
+        entity: 'recoverable publisher channel',
+        ready: true,
+        closed: false,
+        channel: channel.id,
+      });
+      expect(JSON.parse(JSON.stringify(consumer))).toEqual({
+        queue: 'orders',
+        consumerTag: consumer.consumerTag,
+        ready: true,
+        inFlight: 0,
+        cancelled: false,
+      });
+      await session.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('AmqpClient and AmqpServer with their own connection options', () => {
     const client = new AmqpClient(options());
     const server = new AmqpServer(options());
