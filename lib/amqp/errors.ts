@@ -93,6 +93,22 @@ export class VhostError extends ConnectionError {}
 /** The connection went away: socket end/error, missed heartbeats, a broker close. */
 export class ConnectionLostError extends AmqpError {}
 
+/**
+ * TLS refused the broker's certificate: no or a wrong CA, a server name the certificate does not carry,
+ * an expired or self-signed certificate. `code` is Node's verification code (e.g.
+ * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_TLS_CERT_ALTNAME_INVALID`). Not retried once every URL of a
+ * round has refused its certificate: retrying cannot fix a trust setting.
+ */
+export class CertificateError extends AmqpError {
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** No frame arrived for 2 × heartbeat: the peer is considered dead. */
 export class HeartbeatTimeoutError extends ConnectionLostError {
   constructor(readonly heartbeatSeconds: number) {
