@@ -444,6 +444,8 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       for (const r of roles) this.emit('reconnecting', r, info);
     });
     mc.on('failed', (err) => {
+      // Final: an operator must see it even with debug logging off.
+      this.logger.error(`session ${this.name} (${roles.join(', ')}): gave up connecting for good: ${err.message}`);
       for (const r of roles) this.emit('recoveryFailed', r, err);
       this.firstFailure?.reject(err);
       // Nothing will come back: fail everything that waits for it.
