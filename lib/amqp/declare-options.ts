@@ -33,8 +33,12 @@ export interface QueueShorthands {
   singleActiveConsumer?: boolean;
   /** `x-max-priority`, 1 to 255 (classic queues). */
   maxPriority?: number;
-  /** `x-delivery-limit` (quorum queues). */
+  /** `x-delivery-limit` (quorum queues): deliveries of a message before it is dead-lettered or dropped. */
   deliveryLimit?: number;
+  /** `x-max-age` (stream queues): how long a stream keeps messages, e.g. `'7D'`, `'12h'` (units Y, M, D, h, m, s). */
+  maxAge?: string;
+  /** `x-stream-max-segment-size-bytes` (stream queues): the size of a stream's segment files. */
+  streamMaxSegmentSizeBytes?: number;
 }
 
 /** What a queue is: its flags and arguments. A shorthand and an explicit `arguments` entry must agree. */
@@ -120,6 +124,16 @@ const checkString: Check = (field, value) => {
   return value;
 };
 
+/** RabbitMQ's `x-max-age` format: a positive integer and one unit. */
+const checkAge: Check = (field, value) => {
+  if (typeof value === 'string' && /^[1-9][0-9]*[YMDhms]$/.test(value)) return value;
+  const shown = typeof value === 'string' ? `'${value}'` : `a ${typeof value}`;
+  throw new ConfigError(
+    field,
+    `must be a duration such as '7D', '12h' or '30m' (units Y, M, D, h, m, s), got ${shown}`,
+  );
+};
+
 const checkBoolean: Check = (field, value) => {
   if (typeof value !== 'boolean') throw new ConfigError(field, `must be a boolean, got a ${typeof value}`);
   return value;
@@ -140,6 +154,11 @@ const QUEUE_SHORTHANDS: Record<keyof QueueShorthands, Shorthand> = {
   singleActiveConsumer: { argument: 'x-single-active-consumer', check: checkBoolean },
   maxPriority: { argument: 'x-max-priority', check: integer(1, 255) },
   deliveryLimit: { argument: 'x-delivery-limit', check: integer(0, Number.MAX_SAFE_INTEGER) },
+  maxAge: { argument: 'x-max-age', check: checkAge },
+  streamMaxSegmentSizeBytes: {
+    argument: 'x-stream-max-segment-size-bytes',
+    check: integer(1, Number.MAX_SAFE_INTEGER),
+  },
 };
 
 const EXCHANGE_SHORTHANDS: Record<'alternateExchange', Shorthand> = {

@@ -49,6 +49,7 @@ export {
   type PublishBufferOptions,
   type SetupFailure,
 } from './session';
+export type { StreamOffset, StreamOffsetStore } from './stream-offset';
 export { ChannelPool, type ChannelPoolOptions } from './channel-pool';
 export { type BackoffOptions, backoffDelay } from './backoff';
 export { type ReconnectOptions } from './reconnect-policy';
