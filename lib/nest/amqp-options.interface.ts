@@ -1,5 +1,5 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
-import type { AmqpSession, FieldTable, Logger, SessionOptions } from '../amqp';
+import type { AmqpSession, FieldTable, Logger, SessionOptions, StreamOffset, StreamOffsetStore } from '../amqp';
 import type { AmqpDeserializer, AmqpSerializer } from './serialization/amqp-serializer.interface';
 import type { ExchangeDefinition, QueueDefinition, TopologyDefinition } from './topology/topology.interface';
 
@@ -68,6 +68,14 @@ export interface AmqpHandlerOptions {
   ack?: AckMode;
   /** Consumer priority (`x-priority`). */
   priority?: number;
+  /**
+   * Stream queues: where the consumer starts (`'first'`, `'last'`, `'next'`, an offset, a Date, or an interval such
+   * as `'1h'`; `x-stream-offset`). After a recovery it resumes after what it processed, not from here again. Handlers
+   * sharing a queue must agree. Default for a queue declared with `type: 'stream'`: `'next'`.
+   */
+  offset?: StreamOffset;
+  /** Stream queues: keeps the consumer's position across restarts (`load()` / `save(offset)`). */
+  offsetStore?: StreamOffsetStore;
   /** Event handlers only. Without a policy a failed event is nacked without requeue (dead-lettered if the queue has a DLX). */
   retry?: RetryPolicy;
   serializer?: AmqpSerializer;

@@ -63,6 +63,17 @@ export class AmqpContext extends BaseRpcContext<AmqpContextArgs> {
     return Number.isFinite(n) && n >= 1 ? n : 1;
   }
 
+  /** Its offset in the stream it was consumed from (`x-stream-offset`); undefined for other queues. */
+  getStreamOffset(): number | undefined {
+    return this.args[0].streamOffset;
+  }
+
+  /** The broker's delivery count (`x-delivery-count`, quorum queues): 0 on a first delivery; undefined elsewhere. */
+  getDeliveryCount(): number | undefined {
+    const raw = this.getHeaders()['x-delivery-count'];
+    return typeof raw === 'number' ? raw : typeof raw === 'bigint' ? Number(raw) : undefined;
+  }
+
   /** Whether the message was acked, nacked or rejected already. */
   get isSettled(): boolean {
     return this.args[3].settled;

@@ -1,5 +1,5 @@
 import type { MessageHandler } from '@nestjs/microservices';
-import { ConfigError, describeQueue } from '../../amqp';
+import { ConfigError, describeQueue, type StreamOffset, type StreamOffsetStore } from '../../amqp';
 import type { AckMode, AmqpHandlerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_PREFETCH } from '../amqp.constants';
 import { resolveRetryPolicy, retryQueueDefinitions, type ResolvedRetryPolicy } from '../retry/retry-policy';
@@ -35,6 +35,9 @@ export interface QueuePlan {
   concurrency: number;
   priority?: number;
   noAck: boolean;
+  /** Stream queues: where the consumer starts, and its offset store. */
+  offset?: StreamOffset;
+  offsetStore?: StreamOffsetStore;
 }
 
 export interface RouteDefaults {
@@ -146,6 +149,29 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
     if (concurrency !== Infinity && (!Number.isInteger(concurrency) || concurrency < 1)) {
       throw new ConfigError(`${where}.concurrency`, `must be an integer >= 1, got ${concurrency}`);
     }
-    return { queue, routes, prefetch, concurrency, priority: explicit((o) => o.priority), noAck: modes.has('none') };
+    return {
+      queue,
+      routes,
+      prefetch,
+      concurrency,
+      priority: explicit((o) => o.priority),
+      noAck: modes.has('none'),
+      offset: agreed(options, 'offset', where),
+      offsetStore: agreed(options, 'offsetStore', where),
+    };
   });
+}
+
+/** A consumer setting the handlers of one queue must agree on (undefined when none sets it). */
+function agreed<K extends 'offset' | 'offsetStore'>(
+  options: AmqpHandlerOptions[],
+  key: K,
+  where: string,
+): AmqpHandlerOptions[K] {
+  const values = options.map((o) => o[key]).filter((v) => v !== undefined);
+  const first = values[0];
+  const same = (v: unknown): boolean =>
+    v === first || (v instanceof Date && first instanceof Date && v.getTime() === first.getTime());
+  if (!values.every(same)) throw new ConfigError(`${where}.${key}`, 'its handlers give different values; give one');
+  return first;
 }

@@ -91,11 +91,13 @@ export class QueueConsumer {
   }
 
   async start(): Promise<void> {
-    const { prefetch, noAck, priority } = this.plan;
+    const { prefetch, noAck, priority, offset, offsetStore } = this.plan;
     this.consumer = await this.host.session.consume(this.plan.queue.name, (m) => this.onMessage(m), {
       prefetch,
       noAck,
       priority,
+      offset,
+      offsetStore,
       onCancel: () =>
         this.host.logger.warn(`the broker cancelled the consumer of queue '${this.queue}' (queue deleted?)`),
     });

@@ -28,13 +28,35 @@ export class TopologyMismatchError extends TopologyError {
     options?: { cause?: unknown },
   ) {
     super(
-      `${entity} '${entityName}' already exists on the broker with different settings` +
-        `${argument ? ` (argument '${argument}' differs)` : ''}: ${replyText}`,
+      queueTypeMismatch(entityName, argument, replyText) ??
+        `${entity} '${entityName}' already exists on the broker with different settings` +
+          `${argument ? ` (argument '${argument}' differs)` : ''}: ${replyText}`,
       entity,
       entityName,
       options,
     );
   }
+}
+
+/**
+ * A queue of another type than declared, in words: RabbitMQ only says "inequivalent arg 'x-queue-type' …
+ * received 'stream' but current is 'classic'", and a queue's type cannot be changed in place.
+ */
+function queueTypeMismatch(name: string, argument: string | undefined, replyText: string): string | undefined {
+  if (argument !== 'x-queue-type') return undefined;
+  // "received 'stream' but current is 'classic'", "received the value 'quorum' of type 'longstr' but current is none"
+  const m =
+    /received (?:none|(?:the value )?'([^']*)'(?: of type '[^']*')?) but current is (?:none|(?:the value )?'([^']*)'(?: of type '[^']*')?)/.exec(
+      replyText,
+    );
+  if (!m) return undefined;
+  const declared = m[1] ?? 'classic';
+  const current = m[2] ?? 'classic';
+  return (
+    `queue '${name}' exists on the broker as a ${current} queue, but this application declares it as a ${declared} ` +
+    `queue: a queue's type cannot change; delete the queue (or migrate its messages) or declare it as ${current} ` +
+    `(${replyText})`
+  );
 }
 
 /** Two places in the application define the same entity differently. */
