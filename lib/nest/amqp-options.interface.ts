@@ -146,6 +146,12 @@ export interface AmqpClientOptions extends AmqpConnectionOptions {
   confirmRequests?: boolean;
   /** Default reply timeout for `send`, ms. Default 30 000. */
   timeout?: number;
+  /**
+   * Requests expire with their call: each `send` request carries `expiration` = its timeout (unless the client or
+   * the record sets an `expiration`), so the broker drops a request whose caller has given up instead of a server
+   * handling it later. Default true; false sends requests without a TTL.
+   */
+  expireRequests?: boolean;
   /** Persistent messages (delivery mode 2). Default false for requests, true for events. */
   persistent?: boolean;
   /** Requests/events nobody can route fail at once with UnroutableError. Default true for requests, false for events. */

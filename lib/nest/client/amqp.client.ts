@@ -296,6 +296,10 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     const correlationId = options.correlationId ?? this.callIds.next();
     message.properties.correlationId = correlationId;
     const timeoutMs = options.timeout ?? this.options.timeout ?? DEFAULT_RPC_TIMEOUT_MS;
+    // Nobody waits for a reply after the timeout: the broker may drop the request by then.
+    if (message.properties.expiration === undefined && this.options.expireRequests !== false) {
+      message.properties.expiration = String(Math.ceil(timeoutMs));
+    }
     const call = new PendingCall(
       this.pending,
       correlationId,
