@@ -5,7 +5,9 @@ import { loadavg } from 'node:os';
 import * as path from 'node:path';
 import * as amqp from 'amqplib';
 import { REPO_ROOT } from '../lib/build';
-import { type Row, environment, formatTable, round, scale, writeResults } from '../lib/measure';
+import { benchEnvironment } from '../lib/environment';
+import { type Row, formatTable, round, scale, writeResults } from '../lib/measure';
+import { medianRun } from '../lib/median';
 import { NEST_BUILD_DIR, buildNestWorkers } from './build';
 import {
   DEFAULT_LIBRARIES,
@@ -202,12 +204,6 @@ function round2(v: number): number {
   return round(v, 2);
 }
 
-function median(records: RunRecord[]): RunRecord | undefined {
-  const ok = records.filter((r) => !r.error).sort((a, b) => (a.perSec ?? 0) - (b.perSec ?? 0));
-  if (ok.length === 0) return records[records.length - 1];
-  return ok[Math.floor((ok.length - 1) / 2)];
-}
-
 function cpuPct(r: RunRecord): number | undefined {
   return r.cpuMs === undefined || !r.wallMs ? undefined : Math.round((r.cpuMs / r.wallMs) * 100);
 }
@@ -353,7 +349,7 @@ async function main(): Promise<void> {
       }
       const chosen = new Map<NestLibrary, RunRecord>();
       for (const lib of libs) {
-        const m = median(byLib.get(lib) ?? []);
+        const m = medianRun(byLib.get(lib) ?? [], (r) => r.perSec);
         if (m) chosen.set(lib, m);
       }
       best.set(spec.id, chosen);
@@ -414,7 +410,7 @@ async function main(): Promise<void> {
   );
 
   const file = writeResults(process.env.BENCH_NEST_RESULTS ?? 'nest', {
-    environment: { ...environment(), loadAvgAtEnd: loadavg().map(round2) },
+    environment: { ...(await benchEnvironment(URL)), loadAvgAtEnd: loadavg().map(round2) },
     config: {
       url: URL.replace(/\/\/[^@]*@/, '//'),
       prefetch: PREFETCH,
