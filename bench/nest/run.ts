@@ -18,6 +18,7 @@ import {
   type NestScenario,
   type NestTask,
   RESULT_PREFIX,
+  TARGET_PEERS,
   type WorkerResult,
 } from './protocol';
 
@@ -42,8 +43,6 @@ const IN_FLIGHT = 100;
 const EMIT_WINDOW = 1000;
 const STALL_MS = 20_000;
 const BROKER_PID = brokerPid();
-/** Peers the targets are measured against: same delivery semantics as Warren (acked after the handler). */
-const TARGET_PEERS: readonly NestLibrary[] = ['nest-rmq', 'golevelup'];
 
 const DISPLAY: Record<NestLibrary, string> = {
   warren: 'Warren',
