@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT } from './lib/build';
 import { RESULTS_DIR } from './lib/measure';
-import { loadReports, readmeBlocks, reportFiles } from './report/generate';
+import { generate, loadReports } from './report/generate';
 import { replaceBlocks } from './report/readme';
 
 /**
@@ -14,7 +14,7 @@ import { replaceBlocks } from './report/readme';
  *
  * --readme also rewrites the generated blocks of README.md's Benchmarks section from the same JSON.
  */
-async function main(): Promise<void> {
+function main(): void {
   const args = process.argv.slice(2);
   const parts = args.filter((a) => !a.startsWith('--'));
   const unknown = args.filter((a) => a.startsWith('--') && a !== '--readme');
@@ -24,21 +24,24 @@ async function main(): Promise<void> {
     process.stderr.write(`bench report: no results in ${path.relative(REPO_ROOT, RESULTS_DIR)}\n`);
     return;
   }
+  const { files, readmeBlocks } = generate(reports);
+  for (const { file, content } of files) writeFileSync(path.join(RESULTS_DIR, file), content);
   for (const report of reports) {
-    const files = await reportFiles(report);
-    for (const { file, content } of files) writeFileSync(path.join(RESULTS_DIR, file), content);
-    process.stdout.write(`report: bench/results/${report.part}.md and ${files.length - 1} chart(s)\n`);
+    const charts = files.filter((f) => f.file.startsWith(`${report.part}-`) && f.file.endsWith('.svg')).length;
+    process.stdout.write(`report: bench/results/${report.part}.md and ${charts} chart(s)\n`);
   }
   if (args.includes('--readme')) {
     const readmePath = path.join(REPO_ROOT, 'README.md');
     const readme = readFileSync(readmePath, 'utf8');
-    const updated = replaceBlocks(readme, await readmeBlocks(reports));
+    const updated = replaceBlocks(readme, readmeBlocks);
     if (updated !== readme) writeFileSync(readmePath, updated);
     process.stdout.write(`report: README.md ${updated === readme ? 'already up to date' : 'updated'}\n`);
   }
 }
 
-main().catch((err: unknown) => {
+try {
+  main();
+} catch (err) {
   process.stderr.write(`bench report failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
-});
+}

@@ -21,18 +21,28 @@ export function loadReports(
   return reports;
 }
 
-/** A part's files under bench/results/: <part>.md and one <part>-<workload>.svg per chart. */
-export async function reportFiles(report: PartReport): Promise<Array<{ file: string; content: string }>> {
-  return [
-    { file: `${report.part}.md`, content: await prettierMarkdown(partMarkdown(report)) },
-    ...partCharts(report).map(({ file, svg }) => ({ file, content: svg })),
-  ];
+export interface GeneratedReport {
+  /** Under bench/results/: <part>.md and one <part>-<workload>.svg per chart, per part. */
+  files: Array<{ file: string; content: string }>;
+  /** README.md's generated blocks: "environment" and one per part. */
+  readmeBlocks: Map<string, string>;
 }
 
-/** README.md's generated blocks: "environment" and one per part, Prettier-formatted. */
-export async function readmeBlocks(reports: readonly PartReport[]): Promise<Map<string, string>> {
-  const blocks = new Map<string, string>();
-  if (reports.length > 0) blocks.set('environment', await prettierMarkdown(readmeEnvironmentMarkdown([...reports])));
-  for (const report of reports) blocks.set(report.part, await prettierMarkdown(readmeMarkdown(report)));
-  return blocks;
+/** Everything the report writes for `reports`, markdown formatted as Prettier would. */
+export function generate(reports: readonly PartReport[]): GeneratedReport {
+  const texts = [
+    ...reports.map(partMarkdown),
+    ...reports.map(readmeMarkdown),
+    ...(reports.length > 0 ? [readmeEnvironmentMarkdown([...reports])] : []),
+  ];
+  const formatted = prettierMarkdown(texts);
+  const files: GeneratedReport['files'] = [];
+  const readmeBlocks = new Map<string, string>();
+  if (reports.length > 0) readmeBlocks.set('environment', formatted[2 * reports.length]);
+  reports.forEach((report, i) => {
+    files.push({ file: `${report.part}.md`, content: formatted[i] });
+    files.push(...partCharts(report).map(({ file, svg }) => ({ file, content: svg })));
+    readmeBlocks.set(report.part, formatted[reports.length + i]);
+  });
+  return { files, readmeBlocks };
 }

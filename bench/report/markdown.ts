@@ -1,5 +1,5 @@
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import * as prettier from 'prettier';
 import { REPO_ROOT } from '../lib/build';
 import { formatBroker, formatCell, formatDate, formatMachine, formatPeers, formatRatio } from './format';
 import {
@@ -12,6 +12,7 @@ import {
   comparedRows,
   ratioToBestPeer,
 } from './model';
+import { escapeXml } from './svg';
 
 const RATIO_LEGEND =
   'Bold: the best peer in each column (the best value of a library other than Warren). ' +
@@ -48,13 +49,17 @@ export function tableMarkdown(table: Table): string {
   return lines.join('\n');
 }
 
-/** The chart images of a part, on one line (they sit side by side where there is room). */
-export function chartsMarkdown(report: PartReport, imageDir: string): string {
+/**
+ * The chart images of a part on one line, side by side where there is room: markdown images at their own size, or
+ * for README.md (`imageDir` given) HTML images at half the text width, two to a row.
+ */
+export function chartsMarkdown(report: PartReport, imageDir?: string): string {
   return chartColumns(report)
     .map(({ table, index, file }) => {
       const { workload, metric } = table.columns[index];
       const alt = `${report.title}: ${workload.label}, ${metric.label} (${metric.unit})`;
-      return `![${alt}](${imageDir ? `${imageDir}/` : ''}${file})`;
+      if (imageDir === undefined) return `![${alt.replace(/[[\]]/g, '')}](${file})`;
+      return `<img src="${escapeXml(`${imageDir}/${file}`)}" alt="${escapeXml(alt)}" width="49%">`;
     })
     .join(' ');
 }
@@ -96,7 +101,7 @@ export function partMarkdown(report: PartReport): string {
     RATIO_LEGEND,
   ];
   for (const table of report.tables) out.push(`## ${table.title}`, tableMarkdown(table));
-  const charts = chartsMarkdown(report, '');
+  const charts = chartsMarkdown(report);
   if (charts) out.push('## Charts', charts);
   out.push('## Workloads', workloadsMarkdown(report), ...report.notes);
   return `${out.join('\n\n')}\n`;
@@ -124,21 +129,55 @@ export function readmeEnvironmentMarkdown(reports: PartReport[]): string {
   }
   const env = reports[0]?.environment ?? {};
   const runs = reports.map((r) => `${r.part} ${formatDate(r.environment.date)}${runNote(r.environment)}`);
-  const afterRun = reports
-    .filter((r) => r.environment.recordedAfterRun)
-    .map((r) => `- Note (${r.part}): ${r.environment.recordedAfterRun}.`);
+  // One note per distinct text, naming the parts it is about.
+  const afterRun = new Map<string, string[]>();
+  for (const r of reports) {
+    const note = r.environment.recordedAfterRun;
+    if (note) afterRun.set(note, [...(afterRun.get(note) ?? []), r.part]);
+  }
+  // Every peer once; a peer that differed between parts shows each version.
+  const versions = new Map<string, Set<string>>();
+  for (const r of reports)
+    for (const [name, version] of Object.entries(r.environment.peers ?? {}))
+      versions.set(name, (versions.get(name) ?? new Set()).add(version));
+  const peerLine = formatPeers(Object.fromEntries([...versions].map(([name, v]) => [name, [...v].join(' / ')])));
   return [
     `- Machine: ${formatMachine(env)}`,
     `- Node: ${env.node ?? 'unknown'}`,
     `- Broker: ${brokers[0] ?? 'not recorded'}`,
+    ...(peerLine ? [`- Peers: ${peerLine}`] : []),
     `- Runs: ${runs.join(', ')}`,
-    ...afterRun,
+    ...[...afterRun].map(([note, parts]) => `- Note (${parts.join(', ')}): ${note}.`),
     '',
   ].join('\n');
 }
 
-/** `text` formatted as Prettier formats the repository's markdown (what `npm run lint` checks in README.md). */
-export async function prettierMarkdown(text: string): Promise<string> {
-  const options = (await prettier.resolveConfig(path.join(REPO_ROOT, 'README.md'))) ?? {};
-  return prettier.format(text, { ...options, parser: 'markdown' });
+/**
+ * `texts` formatted as Prettier formats the repository's markdown (what `npm run lint` checks in README.md). In a
+ * child process: Prettier 3 loads its parsers with dynamic import(), which Jest's module sandbox refuses, and one
+ * process for every text keeps it one Prettier start.
+ */
+export function prettierMarkdown(texts: readonly string[]): string[] {
+  const result = spawnSync(process.execPath, ['-e', FORMAT_SCRIPT], {
+    cwd: REPO_ROOT,
+    input: JSON.stringify({ file: path.join(REPO_ROOT, 'README.md'), texts }),
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.status !== 0) throw new Error(`prettier failed: ${result.error?.message ?? result.stderr}`);
+  return JSON.parse(result.stdout) as string[];
 }
+
+const FORMAT_SCRIPT = `
+const prettier = require('prettier');
+let input = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => (input += chunk));
+process.stdin.on('end', async () => {
+  const { file, texts } = JSON.parse(input);
+  const options = { ...(await prettier.resolveConfig(file)), parser: 'markdown' };
+  const out = [];
+  for (const text of texts) out.push(await prettier.format(text, options));
+  process.stdout.write(JSON.stringify(out));
+});
+`;

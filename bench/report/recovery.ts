@@ -22,6 +22,8 @@ interface RecoveryResult {
   rejected?: number;
   lost?: number;
   duplicated?: number;
+  /** Error text → how many publishes were rejected with it. */
+  rejections?: Record<string, number>;
   faults?: Array<{ label?: string; publishResumeMs?: number; consumerResumeMs?: number }>;
 }
 
@@ -68,8 +70,18 @@ export function recoveryReport(json: RecoveryResults): PartReport {
   const c = json.config ?? {};
   const label = (id: string): string => LABELS[id] ?? id;
   const references = scenarios.filter((s) => s.refNote).map((s) => `- ${label(s.id)}: ${s.refNote}.`);
+  const rejections = scenarios.flatMap((s) =>
+    s.results.flatMap((r) =>
+      Object.entries(r.rejections ?? {}).map(
+        ([error, count]) => `- ${label(s.id)}, ${r.library ?? r.lib}: ×${count.toLocaleString('en-US')} ${error}`,
+      ),
+    ),
+  );
   const notes = [
     ...(references.length > 0 ? [`Where resume times count from:\n\n${references.join('\n')}`] : []),
+    ...(rejections.length > 0
+      ? [`The errors rejected publishes were handed back with:\n\n${rejections.join('\n')}`]
+      : []),
     ...scenarios
       .filter((s) => (s.invalid ?? []).length > 0)
       .map((s) => `**${label(s.id)} is NOT VALID**: ${(s.invalid ?? []).join('; ')}.`),
