@@ -24,8 +24,7 @@ function escapeCell(text: string): string {
 
 function header(table: Table, index: number): string {
   const { workload, metric } = table.columns[index];
-  const uniform = table.columns.every((c) => c.metric === metric);
-  return uniform ? workload.label : `${workload.label}, ${metric.column ?? metric.unit}`;
+  return metric.column ? `${workload.label}, ${metric.column}` : workload.label;
 }
 
 /** A table as markdown: one row per library (the best peer's value bold in each column), then the ratio rows. */

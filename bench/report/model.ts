@@ -17,7 +17,7 @@ export interface Metric {
   better: Better;
   /** Decimals shown. */
   digits: number;
-  /** Column header suffix in a table whose columns measure different things, e.g. "p50 ms" (default: the unit). */
+  /** Column header suffix, for a table whose columns measure different things, e.g. "p50 ms" (default: none). */
   column?: string;
 }
 
