@@ -42,7 +42,10 @@ if [ "$ran" -eq 0 ]; then
   exit 1
 fi
 # Every part's report is made again from its JSON: the parts not run this time (BENCH_ONLY) come out unchanged.
-node -r @swc-node/register bench/report.ts || failed+=(report)
+# A full-scale run also refreshes README.md's tables (a scaled-down smoke run must not put its numbers there).
+readme=()
+[ "${BENCH_SCALE:-1}" = 1 ] && [ -z "${BENCH_LIBS:-}${BENCH_SCENARIOS:-}" ] && readme=(--readme)
+node -r @swc-node/register bench/report.ts "${readme[@]}" || failed+=(report)
 
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "bench: failed: ${failed[*]}" >&2
