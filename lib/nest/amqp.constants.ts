@@ -13,6 +13,11 @@ export const WarrenHeaders = {
   PATTERN: 'x-warren-pattern',
   /** Set (true) on an RPC reply whose body is an error envelope `{ status, message, code }`. */
   ERROR: 'x-warren-error',
+  /**
+   * Streamed RPC replies (a handler whose Observable emits several values): `'next'` on every value's reply, and
+   * `'end'` on the empty reply that closes the stream. A reply without it is a whole (single) reply.
+   */
+  STREAM: 'x-warren-stream',
   /** 1-based delivery attempt of an event under a retry policy. */
   ATTEMPT: 'x-warren-attempt',
   /** Parking lot / retry copies: the last failure. */

@@ -395,28 +395,44 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     return this.replies;
   }
 
+  /**
+   * A reply ends its call — unless it is one value of a streamed reply (`x-warren-stream: 'next'`): then `send()`
+   * emits it and keeps waiting, its timeout starting over, until the closing `'end'` reply (or an error reply).
+   */
   private onReply(m: Message): void {
     const id = m.properties.correlationId;
     const call = id === undefined ? undefined : this.pending.get(id);
-    if (!call || !call.finish()) {
+    const headers = m.properties.headers;
+    const stream = headers?.[WarrenHeaders.STREAM];
+    if (!call || (stream === 'next' ? !call.active : !call.finish())) {
       this.logger.debug?.(`dropped a reply nobody waits for (correlation id '${id ?? ''}')`);
+      return;
+    }
+    if (stream === 'end') {
+      call.callback({ isDisposed: true });
       return;
     }
     let value: unknown;
     let isError = false;
     try {
-      const headers = m.properties.headers;
       if (headers !== undefined) {
         const flag = headers[WarrenHeaders.ERROR];
         isError = flag === true || flag === 'true';
       }
       value = this.amqpDeserializer.deserialize(m.body, m.properties);
     } catch (err) {
+      if (stream === 'next') call.finish();
       call.callback({ err });
       return;
     }
     if (isError) {
       call.callback({ err: new AmqpRpcError(fromErrorBody(value), call.pattern) });
+      return;
+    }
+    if (stream === 'next') {
+      clearTimeout(call.timer);
+      call.timer = setTimeout(this.onCallTimeout, call.timeoutMs, call);
+      call.callback({ response: value });
       return;
     }
     call.callback({ response: value, isDisposed: true });

@@ -1,5 +1,5 @@
 import type { MessageHandler } from '@nestjs/microservices';
-import { isObservable, lastValueFrom } from 'rxjs';
+import { isObservable, lastValueFrom, type Observable } from 'rxjs';
 import type { AmqpSession, FieldTable, Logger, PublishOptions, SessionConsumer, SessionMessage } from '../../amqp';
 import { WaiterList } from '../../amqp/deferred';
 import { WarrenHeaders } from '../amqp.constants';
@@ -237,13 +237,21 @@ export class QueueConsumer {
     try {
       // Nest's handlers return a Promise of a value or of an Observable: only an Observable needs rxjs.
       result = await this.host.invoke(route.handler, data, ctx);
-      if (isObservable(result)) result = await lastValueFrom(result, { defaultValue: undefined });
+      if (isObservable(result)) {
+        if (!route.isEvent && replyTo) result = await this.streamReplies(msg, route, result);
+        else result = await lastValueFrom(result, { defaultValue: undefined });
+      }
     } catch (error) {
-      failure = { error };
+      failure = error instanceof StreamFailure ? { error: error.cause } : { error };
     }
 
     if (!route.isEvent && replyTo) {
-      const sending = this.reply(msg, route, failure ? toErrorEnvelope(failure.error) : undefined, result);
+      // A failure, also one part-way through a stream of replies, is answered with an error reply (which ends it).
+      const sending = failure
+        ? this.reply(msg, route, toErrorEnvelope(failure.error))
+        : result === STREAMED
+          ? this.reply(msg, route, undefined, undefined, 'end')
+          : this.reply(msg, route, undefined, result);
       if (sending) await sending;
       if (route.ack === 'auto') settlement.ack();
       else if (failure && !settlement.settled) settlement.nack(false);
@@ -299,6 +307,42 @@ export class QueueConsumer {
     }
   }
 
+  /**
+   * A request handler's Observable: one value is one plain reply (returned, sent by the caller as today); from a
+   * second value on, every value goes out at once as a reply marked `x-warren-stream: 'next'` (the first one when
+   * the second arrives), and the caller closes the stream with an empty `'end'` reply. Replies go out in order: each
+   * waits for the one before (a fallback publish through the session is asynchronous). Resolves with the only value
+   * (or undefined), or STREAMED; an error of the Observable rejects as a StreamFailure once the replies before it
+   * are out.
+   */
+  private streamReplies(msg: SessionMessage, route: Route, values: Observable<unknown>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let count = 0;
+      let first: unknown;
+      let chain: Promise<void> = Promise.resolve();
+      const send = (value: unknown): void => {
+        chain = chain.then(() => this.reply(msg, route, undefined, value, 'next'));
+      };
+      values.subscribe({
+        next: (value) => {
+          count++;
+          if (count === 1) {
+            first = value;
+            return;
+          }
+          if (count === 2) {
+            send(first);
+            first = undefined;
+          }
+          send(value);
+        },
+        error: (err: unknown) =>
+          void chain.then(() => reject(new StreamFailure('streamed reply failed', { cause: err }))),
+        complete: () => void chain.then(() => resolve(count > 1 ? STREAMED : first)),
+      });
+    });
+  }
+
   private route(pattern: string, fromHeader: boolean, msg: SessionMessage): Route | undefined {
     const hit = this.plan.routes.match(pattern);
     if (hit) return hit;
@@ -328,10 +372,14 @@ export class QueueConsumer {
     route: Route | undefined,
     error?: RpcErrorEnvelope,
     value?: unknown,
+    stream?: 'next' | 'end',
   ): Promise<void> | undefined {
     const replyTo = msg.properties.replyTo;
     if (!replyTo) return undefined;
-    const reply = encodeReply(route, error, value);
+    const reply = stream === 'end' ? STREAM_END_REPLY : encodeReply(route, error, value);
+    if (stream === 'next' && !reply.headers?.[WarrenHeaders.ERROR]) {
+      reply.headers = { ...reply.headers, [WarrenHeaders.STREAM]: 'next' };
+    }
     const options: PublishOptions = {
       correlationId: msg.properties.correlationId,
       contentType: reply.contentType,
@@ -352,6 +400,18 @@ export class QueueConsumer {
     return `queue '${this.queue}', routing key '${msg.fields.routingKey}'${id}`;
   }
 }
+
+/** The result of a request handler whose replies were streamed: only the closing `'end'` reply is left to send. */
+const STREAMED = Symbol('streamed');
+
+/** The empty reply that closes a stream of replies. */
+const STREAM_END_REPLY: SerializedBody & { headers?: FieldTable } = Object.freeze({
+  body: Buffer.alloc(0),
+  headers: Object.freeze({ [WarrenHeaders.STREAM]: 'end' }),
+});
+
+/** A request handler's Observable failed while streaming replies (`cause`: its error). */
+class StreamFailure extends Error {}
 
 /** A reply body: the route's serialization of the value, or a JSON error envelope flagged with `x-warren-error`. */
 function encodeReply(
