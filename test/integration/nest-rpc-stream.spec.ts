@@ -1,7 +1,14 @@
 import { Payload } from '@nestjs/microservices';
 import type * as amqp from 'amqplib';
-import { concat, firstValueFrom, from, lastValueFrom, Observable, of, throwError, toArray } from 'rxjs';
-import { AmqpClient, AmqpController, AmqpMessagePattern, AmqpRpcError, WarrenHeaders } from '../../lib/nest';
+import { concat, firstValueFrom, from, interval, lastValueFrom, Observable, of, take, throwError, toArray } from 'rxjs';
+import {
+  AmqpClient,
+  AmqpController,
+  AmqpMessagePattern,
+  AmqpRecordBuilder,
+  AmqpRpcError,
+  WarrenHeaders,
+} from '../../lib/nest';
 import { amqpUrl, uniqueName } from '../support/broker';
 import { BrokerProbe, closeAll, deferred, rejection, startMicroservice } from '../support/nest-support';
 
@@ -33,6 +40,12 @@ class CountController {
       of(1, 2),
       throwError(() => new Error('disk full')),
     );
+  }
+
+  /** Three values 250 ms apart: longer in all than a 400 ms call timeout, never that long between two. */
+  @AmqpMessagePattern('count.slowly')
+  slowly() {
+    return interval(250).pipe(take(3));
   }
 
   /** Emits 1 and 2, then waits for the test: the caller must have both before the stream ends. */
@@ -86,6 +99,11 @@ it('values reach the caller as they are produced, before the stream completes', 
   release.resolve();
   await completed.promise;
   expect(seen).toEqual([1, 2, 3]);
+});
+
+it("the call's timeout starts over at each value of a stream", async () => {
+  const record = new AmqpRecordBuilder(0).setOptions({ timeout: 400 }).build();
+  await expect(lastValueFrom(client.send<number>('count.slowly', record).pipe(toArray()))).resolves.toEqual([0, 1, 2]);
 });
 
 it('an error part-way through ends the stream with that error after the values before it', async () => {
