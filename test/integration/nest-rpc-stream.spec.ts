@@ -109,8 +109,10 @@ it("the call's timeout starts over at each value of a stream", async () => {
 it('an error part-way through ends the stream with that error after the values before it', async () => {
   const seen: number[] = [];
   const err = await rejection(
-    new Promise((resolve, reject) =>
-      client.send<number>('count.fails', {}).subscribe({ next: (v) => seen.push(v), error: reject, complete: resolve }),
+    new Promise<void>((resolve, reject) =>
+      client
+        .send<number>('count.fails', {})
+        .subscribe({ next: (v) => seen.push(v), error: reject, complete: () => resolve() }),
     ),
   );
   expect(seen).toEqual([1, 2]);

@@ -308,37 +308,48 @@ export class QueueConsumer {
   }
 
   /**
-   * A request handler's Observable: one value is one plain reply (returned, sent by the caller as today); from a
-   * second value on, every value goes out at once as a reply marked `x-warren-stream: 'next'` (the first one when
-   * the second arrives), and the caller closes the stream with an empty `'end'` reply. Replies go out in order: each
-   * waits for the one before (a fallback publish through the session is asynchronous). Resolves with the only value
-   * (or undefined), or STREAMED; an error of the Observable rejects as a StreamFailure once the replies before it
-   * are out.
+   * A request handler's Observable: a value followed at once by completion (what `of(x)` or a Promise gives) is one
+   * plain reply, returned for the caller to send as always. Otherwise — a second value, or no completion by the next
+   * turn of the event loop — every value goes out as soon as it comes, as a reply marked `x-warren-stream: 'next'`,
+   * and the caller closes the stream with an empty `'end'` reply. Replies go out in order: each waits for the one
+   * before (a fallback publish through the session is asynchronous). Resolves with the only value (or undefined) or
+   * STREAMED; an error of the Observable rejects as a StreamFailure once the replies before it are out.
    */
   private streamReplies(msg: SessionMessage, route: Route, values: Observable<unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      let count = 0;
-      let first: unknown;
       let chain: Promise<void> = Promise.resolve();
+      let held: { value: unknown } | undefined;
+      let streaming = false;
+      let flush: NodeJS.Immediate | undefined;
       const send = (value: unknown): void => {
         chain = chain.then(() => this.reply(msg, route, undefined, value, 'next'));
       };
+      const startStreaming = (): void => {
+        if (flush) clearImmediate(flush);
+        flush = undefined;
+        streaming = true;
+        if (held) send(held.value);
+        held = undefined;
+      };
       values.subscribe({
         next: (value) => {
-          count++;
-          if (count === 1) {
-            first = value;
+          if (streaming) return send(value);
+          if (!held) {
+            held = { value };
+            flush = setImmediate(startStreaming);
             return;
           }
-          if (count === 2) {
-            send(first);
-            first = undefined;
-          }
+          startStreaming();
           send(value);
         },
-        error: (err: unknown) =>
-          void chain.then(() => reject(new StreamFailure('streamed reply failed', { cause: err }))),
-        complete: () => void chain.then(() => resolve(count > 1 ? STREAMED : first)),
+        error: (err: unknown) => {
+          if (flush) clearImmediate(flush);
+          void chain.then(() => reject(new StreamFailure('streamed reply failed', { cause: err })));
+        },
+        complete: () => {
+          if (flush) clearImmediate(flush);
+          void chain.then(() => resolve(streaming ? STREAMED : held?.value));
+        },
       });
     });
   }
