@@ -64,12 +64,13 @@ export function retryQueueName(queue: string, delayMs: number): string {
 
 /**
  * Retry queues: one per distinct delay, every message in it waits the same time (no head-of-line blocking), then is
- * dead-lettered back to the work queue through the default exchange (or the policy's exchange).
+ * dead-lettered back to the work queue through the default exchange (or the policy's exchange). Always durable, also
+ * for a transient work queue: RabbitMQ 4.3 refuses transient non-exclusive queues by default.
  */
-export function retryQueueDefinitions(queue: string, policy: ResolvedRetryPolicy, durable: boolean): QueueDefinition[] {
+export function retryQueueDefinitions(queue: string, policy: ResolvedRetryPolicy): QueueDefinition[] {
   return [...new Set(policy.delays)].map((delay) => ({
     name: retryQueueName(queue, delay),
-    durable,
+    durable: true,
     messageTtl: delay,
     deadLetterExchange: policy.exchange,
     deadLetterRoutingKey: queue,

@@ -94,8 +94,7 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
         throw new ConfigError(`${origin}.retry`, 'a retry policy needs a named queue (this one is server-named)');
       }
       retry = resolveRetryPolicy(o.retry, queue.name);
-      const durable = plan.queueDefinition(queue)?.durable ?? true;
-      for (const q of retryQueueDefinitions(queue.name, retry, durable)) plan.queue(q, `retry policy of ${origin}`);
+      for (const q of retryQueueDefinitions(queue.name, retry)) plan.queue(q, `retry policy of ${origin}`);
       plan.queue({ name: retry.parkingLot, durable: true }, `retry policy of ${origin}`);
       if (retry.exchange !== '') {
         plan.exchange({ name: retry.exchange, type: 'direct', durable: true }, `retry policy of ${origin}`);
