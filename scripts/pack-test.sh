@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The package as a user gets it. Packs this repository (`npm pack` runs `prepare`, the build), then, for each Nest
 # major the README supports, installs the tarball and the peers into a scratch app, compiles
-# scripts/pack-test/main.ts with a tsconfig like the one `nest new` generates (CommonJS, classic node resolution),
-# requires and imports both entry points, and runs the app: one RPC through AmqpModule and one plain AmqpConnection
+# scripts/pack-test/main.ts with a tsconfig like the one `nest new` generates (CommonJS, classic node resolution:
+# typesVersions) and type-checks it under nodenext (the exports map), requires and imports both entry points, and runs the app: one RPC through AmqpModule and one plain AmqpConnection
 # against the broker. The peers are the versions the lockfiles hold (Nest 12: package-lock.json; Nest 11, the oldest
 # supported: bench/package-lock.json), so after `npm ci` and `npm run lint` npm finds them in its cache.
 # What `npm run test:pack` and .ci/run call. The scratch directory is removed however the script ends.
@@ -66,6 +66,8 @@ try_app() {
     cd "$app"
     log "$label: tsc (module commonjs, moduleResolution node)"
     node_modules/.bin/tsc -p .
+    log "$label: tsc --noEmit (module and moduleResolution nodenext: the exports map)"
+    node_modules/.bin/tsc -p . --noEmit --module nodenext --moduleResolution nodenext
     log "$label: require and import both entry points"
     node -e "
       require('nestjs-warren/amqp');
