@@ -2,9 +2,10 @@
 # The package as a user gets it. Packs this repository (`npm pack` runs `prepare`, the build), then, for each Nest
 # major the README supports, installs the tarball and the peers into a scratch app, compiles
 # scripts/pack-test/main.ts with a tsconfig like the one `nest new` generates (CommonJS, classic node resolution:
-# typesVersions) and type-checks it under nodenext (the exports map), requires and imports both entry points, and runs the app: one RPC through AmqpModule and one plain AmqpConnection
-# against the broker. The peers are the versions the lockfiles hold (Nest 12: package-lock.json; Nest 11, the oldest
-# supported: bench/package-lock.json), so after `npm ci` and `npm run lint` npm finds them in its cache.
+# typesVersions), type-checks it under nodenext too (the exports map), requires and imports both entry points, and
+# runs the app: one RPC through AmqpModule and one plain AmqpConnection against the broker. The peers are the
+# versions the lockfiles hold (Nest 12: package-lock.json; Nest 11, the oldest supported: bench/package-lock.json),
+# so after `npm ci` and `npm run lint` npm finds them in its cache.
 # What `npm run test:pack` and .ci/run call. The scratch directory is removed however the script ends.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
