@@ -48,7 +48,7 @@ class RpcController {
 
 const closables: Array<{ close(): Promise<unknown> }> = [];
 const declared: Array<{ name: string; options: QueueOptions }> = [];
-const qosCalls: Array<{ global?: boolean } | undefined> = [];
+const qosGlobal: Array<boolean | undefined> = [];
 let probe: BrokerProbe;
 
 beforeAll(async () => {
@@ -61,9 +61,9 @@ beforeAll(async () => {
     return declare.call(this, name, options);
   });
   const qos = Channel.prototype.qos;
-  jest.spyOn(Channel.prototype, 'qos').mockImplementation(function (this: Channel, count, options) {
-    qosCalls.push(options);
-    return qos.call(this, count, options);
+  jest.spyOn(Channel.prototype, 'qos').mockImplementation(function (this: Channel, count, global, options) {
+    qosGlobal.push(global);
+    return qos.call(this, count, global, options);
   });
   const { app } = await startMicroservice({ controllers: [WorkController, RpcController] });
   closables.push(app);
@@ -107,8 +107,8 @@ it('every queue Warren declares on its own is durable or exclusive (retry queues
 });
 
 it('never asks for a global qos', () => {
-  expect(qosCalls.length).toBeGreaterThan(0);
-  for (const options of qosCalls) expect(options?.global ?? false).toBe(false);
+  expect(qosGlobal.length).toBeGreaterThan(0);
+  for (const global of qosGlobal) expect(global ?? false).toBe(false);
 });
 
 it('retry counting never reads x-death: a message carrying an x-death count is on its first attempt', async () => {
