@@ -7,14 +7,23 @@ import {
   AuthenticationError,
   BlockedTimeoutError,
   ClosedError,
+  ConfigError,
   ConnectionError,
   ConnectionLostError,
+  CredentialsError,
   HeartbeatTimeoutError,
   ProtocolError,
   ReplyCode,
   TimeoutError,
   VhostError,
 } from './errors';
+import {
+  fetchCredentials,
+  refreshDelayMs,
+  retryDelayMs,
+  type CredentialsProvider,
+  type ResolvedCredentials,
+} from './credentials';
 import { Deferred, WaiterList, withTimeout } from './deferred';
 import { Heartbeat } from './heartbeat';
 import { consoleLogger, type Logger } from './logger';
@@ -52,6 +61,10 @@ export interface ConnectionEvents {
   unblocked: [];
   /** The event loop was blocked for `ms` — longer than the heartbeat interval. */
   eventLoopBlocked: [ms: number];
+  /** Rotating credentials: the broker took the provider's new secret (`connection.update-secret`). */
+  secretUpdated: [];
+  /** Rotating credentials: refreshing failed (the provider or the broker refused); tried again after `retryInMs`. */
+  secretRefreshFailed: [error: Error, retryInMs: number];
 }
 
 export interface ConnectOptions extends ConnectionOptionsInput {
@@ -162,6 +175,10 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   ): Promise<AmqpConnection> {
     if (signal?.aborted) throw connectAborted();
     const deadline = Date.now() + options.handshakeTimeoutMs;
+    // Rotating credentials: asked for on every connect, and they replace the URL's for this endpoint.
+    const credentials = options.credentials ? await askForCredentials(options.credentials) : undefined;
+    const fetchedAt = Date.now();
+    if (credentials) endpoint = { ...endpoint, username: credentials.username, password: credentials.password };
     const socket = await openSocket(endpoint, {
       connectionTimeoutMs: Math.min(options.connectionTimeoutMs, options.handshakeTimeoutMs),
       noDelay: options.noDelay,
@@ -181,6 +198,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
         (err) => conn.destroy(err),
       );
       if (conn.closed) throw conn.closeError ?? new ConnectionLostError('the connection ended during the handshake');
+      if (credentials) conn.scheduleSecretRefresh(refreshDelayMs(credentials, fetchedAt), credentials.expiresAtMs);
     } catch (err) {
       conn.destroy(err instanceof AmqpError ? err : undefined);
       throw err;
@@ -241,6 +259,43 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private updatingSecret: Promise<void> | null = null;
+  private secretRefreshTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Rotating credentials: ask the provider again after `delayMs` and hand the new secret to the broker; then again
+   * at 80 % of its lifetime, and so on. A failure (the provider throws, the broker refuses the secret) is reported
+   * (`secretRefreshFailed`, a warn line) and tried again soon, before the old secret expires.
+   */
+  private scheduleSecretRefresh(delayMs: number | undefined, expiresAtMs: number | undefined): void {
+    if (delayMs === undefined || this.closed) return;
+    this.secretRefreshTimer = setTimeout(() => {
+      this.secretRefreshTimer = null;
+      void this.refreshSecret(expiresAtMs);
+    }, delayMs);
+    // A connection with nothing else to do does not keep the process alive for its next refresh.
+    this.secretRefreshTimer.unref();
+  }
+
+  private async refreshSecret(previousExpiresAtMs: number | undefined): Promise<void> {
+    const provider = this.options.credentials;
+    if (!provider || this.closed) return;
+    try {
+      const fetchedAt = Date.now();
+      const next = await askForCredentials(provider);
+      await this.updateSecret(next.password, 'credentials refreshed by their provider');
+      this.emit('secretUpdated');
+      this.scheduleSecretRefresh(refreshDelayMs(next, fetchedAt), next.expiresAtMs);
+    } catch (err) {
+      if (this.closed) return;
+      const error = err instanceof Error ? err : new Error(String(err));
+      const retryInMs = retryDelayMs(previousExpiresAtMs, Date.now());
+      this.logger.warn(
+        `${describeEndpoint(this.endpoint)}: refreshing the credentials failed (${error.message}); retrying in ${retryInMs} ms`,
+      );
+      this.emit('secretRefreshFailed', error, retryInMs);
+      this.scheduleSecretRefresh(retryInMs, previousExpiresAtMs);
+    }
+  }
 
   private async sendUpdateSecret(newSecret: string, reason: string): Promise<void> {
     const reply = new Deferred();
@@ -752,6 +807,8 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     this.handshakeStep = null;
     this.heartbeatTimer?.stop();
     this.heartbeatTimer = null;
+    if (this.secretRefreshTimer) clearTimeout(this.secretRefreshTimer);
+    this.secretRefreshTimer = null;
     if (this.heldEventsRelease) clearImmediate(this.heldEventsRelease);
     this.heldEventsRelease = null;
     this.heldEvents = null;
@@ -799,4 +856,19 @@ function unexpectedHandshake(expected: string, got: string): ProtocolError {
 
 function connectAborted(): ClosedError {
   return new ClosedError('connect aborted');
+}
+
+/**
+ * The provider's credentials for a connect or a refresh. What it returns is checked (a ConfigError, final); a
+ * provider that throws (a vault that is down) is a CredentialsError, retried like a failed connect.
+ */
+async function askForCredentials(provider: CredentialsProvider): Promise<ResolvedCredentials> {
+  try {
+    return await fetchCredentials(provider);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new CredentialsError(`the credentials provider failed: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
 }

@@ -93,6 +93,9 @@ export class VhostError extends ConnectionError {}
 /** The connection went away: socket end/error, missed heartbeats, a broker close. */
 export class ConnectionLostError extends AmqpError {}
 
+/** A rotating-credentials provider threw (e.g. its vault is down): retried like a failed connect. */
+export class CredentialsError extends AmqpError {}
+
 /**
  * TLS refused the broker's certificate: no or a wrong CA, a server name the certificate does not carry,
  * an expired or self-signed certificate. `code` is Node's verification code (e.g.

@@ -50,6 +50,7 @@ export {
   type SetupFailure,
 } from './session';
 export type { StreamOffset, StreamOffsetStore } from './stream-offset';
+export type { Credentials, CredentialsProvider } from './credentials';
 export { ChannelPool, type ChannelPoolOptions } from './channel-pool';
 export { type BackoffOptions, backoffDelay } from './backoff';
 export { type ReconnectOptions } from './reconnect-policy';

@@ -4,6 +4,8 @@
  * Parsing and validation live in `url.ts`.
  */
 
+import type { CredentialsProvider } from './credentials';
+
 /** TLS settings (amqps). `verify` is on by default. */
 export interface TlsOptions {
   ca?: string | Buffer | Array<string | Buffer>;
@@ -82,6 +84,11 @@ export interface ConnectionOptionsInput {
    * TimeoutError (the message may still have been delivered). Default 30000; 0 waits forever.
    */
   confirmTimeoutMs?: number;
+  /**
+   * Rotating credentials: called on every connect and reconnect instead of using the URL's username and password;
+   * refreshed with `connection.update-secret` at 80 % of their lifetime when they carry an `expiresAt`.
+   */
+  credentials?: CredentialsProvider;
 }
 
 /** Fully resolved options: every default applied, every value validated. */
@@ -107,6 +114,7 @@ export interface ResolvedConnectionOptions {
   maxMessageSize: number;
   /** 0 = no bound. */
   confirmTimeoutMs: number;
+  credentials?: CredentialsProvider;
 }
 
 export const DEFAULTS = {

@@ -47,6 +47,7 @@ const SESSION_KEYS: Record<keyof SessionOptions, boolean> = {
   mechanisms: true,
   maxMessageSize: true,
   confirmTimeoutMs: true,
+  credentials: true,
   logger: true,
   name: false,
   connections: false,

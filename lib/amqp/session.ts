@@ -62,6 +62,10 @@ export type SessionEvents = {
   messageTooLarge: [info: OversizedMessage];
   blocked: [role: SessionRole, reason: string];
   unblocked: [role: SessionRole];
+  /** Rotating credentials: this connection's broker took the new secret (`connection.update-secret`). */
+  secretUpdated: [role: SessionRole];
+  /** Rotating credentials: refreshing failed; tried again after `retryInMs`. */
+  secretRefreshFailed: [role: SessionRole, error: Error, retryInMs: number];
   queueRenamed: [info: { from: string; to: string }];
 };
 
@@ -455,6 +459,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     });
     mc.on('blocked', (reason) => roles.forEach((r) => this.emit('blocked', r, reason)));
     mc.on('unblocked', () => roles.forEach((r) => this.emit('unblocked', r)));
+    mc.on('secretUpdated', () => roles.forEach((r) => this.emit('secretUpdated', r)));
+    mc.on('secretRefreshFailed', (err, retryInMs) =>
+      roles.forEach((r) => this.emit('secretRefreshFailed', r, err, retryInMs)),
+    );
   }
 
   private renamed(from: string, to: string): void {
