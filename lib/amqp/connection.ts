@@ -77,7 +77,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   channelMax = 0;
   /** Largest frame, bytes, as negotiated: the lower of ours and the broker's. */
   frameMax = 0;
-  /** Heartbeat interval, seconds, as negotiated (0: none). The peer is considered dead after 2 × this without a frame. */
+  /** Heartbeat interval, seconds, as negotiated (0: none). No frame for 2 × this: the peer is considered dead. */
   heartbeat = 0;
   /** The endpoint this connection reached (its password never printed). */
   readonly endpoint: Endpoint;

@@ -255,7 +255,7 @@ export class MessageTooLargeError extends AmqpError {
 /** The broker does not announce the capability a method needs (server `capabilities` table): nothing was sent. */
 export class UnsupportedError extends AmqpError {
   constructor(
-    /** The missing capability: `exchange_exchange_bindings`, `basic.nack`, `publisher_confirms`, `consumer_cancel_notify`. */
+    /** The capability: `exchange_exchange_bindings`, `basic.nack`, `publisher_confirms` or `consumer_cancel_notify`. */
     readonly capability: string,
     operation: string,
   ) {

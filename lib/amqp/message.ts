@@ -30,7 +30,7 @@ export interface Message {
 export interface PublishOptions extends MessageProperties {
   /** Return the message (UnroutableError in confirm mode) when no queue takes it. */
   mandatory?: boolean;
-  /** Return the message when no consumer can take it at once. RabbitMQ does not support it (it closes the connection). */
+  /** Return the message when no consumer can take it at once. Unsupported by RabbitMQ (it closes the connection). */
   immediate?: boolean;
   /** Shorthand for deliveryMode 2. */
   persistent?: boolean;

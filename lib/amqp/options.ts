@@ -57,7 +57,7 @@ export interface ConnectionOptionsInput {
    * FIRST URL only. The other fields of this object override what the URLs say. Rules: `url.ts`.
    */
   url?: string | string[];
-  /** `amqps` for TLS; replaces every URL's scheme. Default (without a URL): `amqps` when `tls` is given, else `amqp`. */
+  /** `amqps` for TLS; replaces every URL's scheme. Default without a URL: `amqps` when `tls` is given, else `amqp`. */
   protocol?: 'amqp' | 'amqps';
   /** Replaces every endpoint's host. Default `127.0.0.1` (without a URL). */
   host?: string;
