@@ -362,7 +362,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     });
   }
 
-  /** Exclusive use of a pooled confirm channel (for transactions or batches); give it back with `release`. */
+  /** Exclusive use of a pooled confirm channel (for a batch of publishes); give it back with `release`. */
   async acquire(): Promise<Channel> {
     if (this.closed) throw new ClosedError(`session ${this.name} is closed`);
     return this.pool.acquire();
