@@ -69,7 +69,7 @@ export interface ConnectionOptionsInput {
   password?: string;
   /** Replaces every endpoint's vhost (not percent-encoded here). Default `/`. */
   vhost?: string;
-  /** Heartbeat in seconds we propose (0 disables if the server agrees). Default 60. */
+  /** Heartbeat we propose, seconds: the lower non-zero of ours and the broker's is used; 0 disables. Default 60. */
   heartbeat?: number;
   /** Largest frame we accept, bytes. Default 131072, from 8192 to 16 MiB. */
   frameMax?: number;
@@ -99,7 +99,7 @@ export interface ConnectionOptionsInput {
   noDelay?: boolean;
   /** TCP keepalive; default true. */
   keepAlive?: boolean;
-  /** Shuffle the URL list before trying. Default false. */
+  /** Try the URLs in a random order, shuffled again each round. Default false. */
   shuffleUrls?: boolean;
   /** SASL mechanisms we allow, in order of preference. Default PLAIN, AMQPLAIN; EXTERNAL only when listed here. */
   mechanisms?: SaslMechanism[];
