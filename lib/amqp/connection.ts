@@ -54,10 +54,16 @@ const BLOCKED_WAIT = 'publish (blocked)';
 /** The method the handshake waits for next. */
 type HandshakeStep = 'connection.start' | 'connection.tune' | 'connection.open-ok';
 
+/** Events of an {@link AmqpConnection}: `conn.on('close', (error) => ...)`. */
 export interface ConnectionEvents {
   /** The connection is gone. `error` is undefined after an application `close()`. */
   close: [error: AmqpError | undefined];
+  /**
+   * The broker stopped reading from publishing connections (`connection.blocked`: a memory or disk alarm); `reason`
+   * is the broker's. Publishes wait (see `blockedConnectionTimeout`) until `unblocked`.
+   */
   blocked: [reason: string];
+  /** The broker lifted the block (`connection.unblocked`): waiting publishes go out. */
   unblocked: [];
   /** The event loop was blocked for `ms` — longer than the heartbeat interval. */
   eventLoopBlocked: [ms: number];
@@ -67,7 +73,9 @@ export interface ConnectionEvents {
   secretRefreshFailed: [error: Error, retryInMs: number];
 }
 
+/** What {@link AmqpConnection.connect} takes: the connection options, plus where to log. */
 export interface ConnectOptions extends ConnectionOptionsInput {
+  /** Where the client logs what it cannot throw (default: warnings and errors to the console, debug silent). */
   logger?: Logger;
 }
 
@@ -78,12 +86,17 @@ export interface ConnectOptions extends ConnectionOptionsInput {
 export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   /** The broker's `server-properties` from connection.start. */
   serverProperties: FieldTable = {};
-  /** Negotiated values (tune / tune-ok). */
+  /** Highest channel number, as negotiated (tune / tune-ok): the lower non-zero of ours and the broker's. */
   channelMax = 0;
+  /** Largest frame, bytes, as negotiated: the lower of ours and the broker's. */
   frameMax = 0;
+  /** Heartbeat interval, seconds, as negotiated (0: none). No frame for 2 × this: the peer is considered dead. */
   heartbeat = 0;
+  /** The endpoint this connection reached (its password never printed). */
   readonly endpoint: Endpoint;
+  /** The resolved options it was opened with. */
   readonly options: ResolvedConnectionOptions;
+  /** Where it logs what it cannot throw. */
   readonly logger: Logger;
   /** @internal */
   readonly encoder: FrameEncoder;
@@ -153,6 +166,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   /**
    * Connect: try each endpoint in order (or shuffled), the whole list `connectionAttempts` times with
    * `retryDelay` between rounds. Authentication and vhost failures are final and never retried.
+   *
+   * @param input A URL (`amqp://user:pass@host:5672/vhost?heartbeat=30`), several URLs, or an options object.
+   * @throws {@link ConfigError} for a bad URL or option (before anything is sent).
+   * @throws {@link AuthenticationError} when the login is refused, {@link VhostError} when the vhost cannot be opened.
+   * @throws the last round's error otherwise: a {@link ConnectionLostError} (refused, reset, TLS failure), a
+   *   {@link TimeoutError} (`handshakeTimeout`) or a {@link ConnectionError} (the broker closed the connection).
    */
   static async connect(input: string | string[] | ConnectOptions = {}): Promise<AmqpConnection> {
     const options = resolveConnectionOptions(input);
@@ -216,10 +235,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       : {};
   }
 
+  /** True until the connection ends or `close()` is called. */
   get isOpen(): boolean {
     return !this.closed && this.closing === null;
   }
 
+  /** True while the broker blocks publishing (`connection.blocked`, until `connection.unblocked`). */
   get isBlocked(): boolean {
     return this.blockedReason !== null;
   }
@@ -229,7 +250,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     return this.closeError;
   }
 
-  /** Open a channel (numbers from 1, lowest free first, never above channel_max). */
+  /**
+   * Open a channel (numbers from 1, lowest free first, never above channel_max).
+   *
+   * @throws {@link ClosedError} (or the reason it ended) when the connection is closed, a {@link ConnectionError}
+   *   (506 RESOURCE_ERROR) when every channel number is in use.
+   */
   async channel(): Promise<Channel> {
     this.assertOpen();
     const id = this.allocateChannelId();
@@ -339,6 +365,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     return this.closing;
   }
 
+  /** What `util.inspect` shows: the endpoint without its password, and whether the connection is open. */
   [inspect.custom](): string {
     return `AmqpConnection { ${describeEndpoint(this.endpoint)}, open: ${this.isOpen} }`;
   }

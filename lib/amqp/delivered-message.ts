@@ -7,11 +7,16 @@ import { deliveryStreamOffset, type StreamPosition } from './stream-offset';
 export interface SessionMessage extends Message {
   /** Acknowledge. After a reconnect this is a logged no-op: the broker will redeliver the message. */
   ack(): void;
+  /**
+   * Negative acknowledgement: requeued by default; with `requeue` false it is dropped or dead-lettered (where its
+   * queue has a DLX). A logged no-op once its channel is gone.
+   */
   nack(requeue?: boolean): void;
   /** False once the channel that delivered it is gone (the broker will redeliver it). */
   isLive(): boolean;
   /** Its offset in the stream it came from (`x-stream-offset`); undefined for a message from another queue. */
   readonly streamOffset: number | undefined;
+  /** Reject it (`basic.reject`): requeued by default; a logged no-op once its channel is gone. */
   reject(requeue?: boolean): void;
   /**
    * Publish on the channel that delivered this message, without a publisher confirm (the session's

@@ -25,6 +25,10 @@ import type { QueueRecord, TopologyRecord } from './topology';
  */
 const NO_SUCH_QUEUE = /\bno queue '/;
 
+/**
+ * Options of {@link AmqpSession.consume}: those of `basic.consume` (without `noWait`) plus the consumer channel's
+ * prefetch. They are applied again at every re-attach.
+ */
 export interface SessionConsumeOptions extends Omit<ConsumeOptions, 'onCancel' | 'noWait'> {
   /** Prefetch for this consumer's own channel. Default 100 (0 = unlimited). */
   prefetch?: number;
@@ -40,9 +44,15 @@ export interface SessionConsumeOptions extends Omit<ConsumeOptions, 'onCancel' |
   offsetStore?: StreamOffsetStore;
 }
 
+/**
+ * A session consumer's callback. It settles the message (`ack()`, `nack()`, `reject()`) unless consuming with
+ * `noAck`; a throw or a rejection is logged as an error and leaves the message unacked.
+ */
 export type SessionHandler = (message: SessionMessage) => void | Promise<void>;
 
+/** A consumer started by {@link AmqpSession.consume}: re-attached by the session after every recovery. */
 export interface SessionConsumer {
+  /** The consumer tag of the current attachment (the broker's, unless `consumerTag` was given). */
   readonly consumerTag: string;
   /** The queue's current name (a server-named queue is renamed on recovery). */
   readonly queue: string;

@@ -29,6 +29,7 @@ import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel, type ReplyReq
 
 export { DirectReplyToUnavailableError } from './direct-reply-unavailable.error';
 
+/** What an {@link AmqpClient}'s `status` stream emits: `connected`, `disconnected` or `reconnecting`. */
 export type AmqpClientStatus = AmqpSessionStatus;
 
 /** A request waiting for its reply: what the reply channel publishes, and what unsubscribing cancels. */
@@ -143,6 +144,7 @@ const MAX_ROUTING_KEY_BYTES = 255;
  */
 // Status is `string` (values: AmqpClientStatus) so that the class fits `ClientsModule`'s `customClass: Type<ClientProxy>`.
 export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => unknown>, string> {
+  /** The connection name (option `name`, or the shared session's name; default `default`). */
   readonly name: string;
   private session: AmqpSession | null;
   private readonly ownsSession: boolean;
@@ -196,6 +198,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     this._status$.next('disconnected');
   }
 
+  /** The client's session (shared, or its own once `connect()` was called); throws before that. */
   unwrap<T = AmqpSession>(): T {
     if (!this.session) throw new Error('AmqpClient: not connected yet (no session)');
     return this.session as T;
@@ -213,14 +216,18 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
 
   /** What `JSON.stringify` shows: never the options (they may hold the URL's password and the TLS key). */
   toJSON(): {
+    /** The connection name. */
     name: string;
+    /** `idle` before the first `connect()`, `connected` once it resolved, `closed` after `close()`. */
     state: 'idle' | 'connecting' | 'connected' | 'closed';
+    /** The session's own summary (endpoints without passwords), or null before it exists. */
     session: ReturnType<AmqpSession['toJSON']> | null;
   } {
     const state = this.closed ? 'closed' : this.attached ? 'connected' : this.connecting ? 'connecting' : 'idle';
     return { name: this.name, state, session: this.session?.toJSON() ?? null };
   }
 
+  /** What `util.inspect` shows: the same as `toJSON`. */
   [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
     return `AmqpClient ${show(this.toJSON(), options)}`;
   }

@@ -10,6 +10,7 @@ export interface DeliverySettlement {
   reject(requeue: boolean): void;
 }
 
+/** What an {@link AmqpContext} is made of: the message, its pattern, its queue and how it is settled. */
 export type AmqpContextArgs = [message: SessionMessage, pattern: string, queue: string, settlement: DeliverySettlement];
 
 /**
@@ -32,26 +33,32 @@ export class AmqpContext extends BaseRpcContext<AmqpContextArgs> {
     return this.args[2];
   }
 
+  /** The routing key it was published with. */
   getRoutingKey(): string {
     return this.args[0].fields.routingKey;
   }
 
+  /** The exchange it was published to (`''`: the default exchange). */
   getExchange(): string {
     return this.args[0].fields.exchange;
   }
 
+  /** Its basic properties: `contentType`, `messageId`, `correlationId`, `replyTo`, `timestamp`, `headers`... */
   getProperties(): DecodedProperties {
     return this.args[0].properties;
   }
 
+  /** Its delivery fields: delivery tag, redelivered, exchange, routing key, consumer tag. */
   getFields(): MessageFields {
     return this.args[0].fields;
   }
 
+  /** Its headers (`{}` when it has none). */
   getHeaders(): FieldTable {
     return this.args[0].properties.headers ?? {};
   }
 
+  /** The broker delivered it before and it was not acked (a crash or a lost connection mid-handling). */
   isRedelivered(): boolean {
     return this.args[0].fields.redelivered;
   }
@@ -79,6 +86,7 @@ export class AmqpContext extends BaseRpcContext<AmqpContextArgs> {
     return this.args[3].settled;
   }
 
+  /** Acknowledge the message (`ack: 'manual'` handlers). A no-op once settled. */
   ack(): void {
     this.args[3].ack();
   }

@@ -54,10 +54,12 @@ function retryDelay(policy: RetryPolicy, n: number): number {
   return Math.round(delay);
 }
 
+/** The default parking-lot queue of a work queue: `<queue>.parking-lot`. */
 export function parkingLotName(queue: string): string {
   return `${queue}.parking-lot`;
 }
 
+/** The retry queue of a work queue for one delay: `<queue>.retry.<delayMs>`. */
 export function retryQueueName(queue: string, delayMs: number): string {
   return `${queue}.retry.${delayMs}`;
 }

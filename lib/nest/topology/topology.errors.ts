@@ -1,12 +1,15 @@
 import { ChannelError, ReplyCode } from '../../amqp';
 
+/** What kind of entity a topology error is about. */
 export type TopologyEntity = 'exchange' | 'queue' | 'binding' | 'exchange binding';
 
 /** A declaration the broker refused (other than a mismatch): access refused, exclusive queue locked, missing exchange... */
 export class TopologyError extends Error {
   constructor(
     message: string,
+    /** What kind of entity. */
     readonly entity: TopologyEntity,
+    /** Its name (for a binding: what it binds). */
     readonly entityName: string,
     options?: { cause?: unknown },
   ) {
@@ -23,7 +26,9 @@ export class TopologyMismatchError extends TopologyError {
   constructor(
     entity: TopologyEntity,
     entityName: string,
+    /** The setting that differs (`x-message-ttl`, `durable`, `type`...), when the broker named it. */
     readonly argument: string | undefined,
+    /** The broker's reply text. */
     readonly replyText: string,
     options?: { cause?: unknown },
   ) {
