@@ -38,7 +38,7 @@ const commonJsGlobals = {
 
 export default defineConfig(
   {
-    ignores: ['dist/', 'node_modules/', 'bench/node_modules/', 'coverage/', '.swc/'],
+    ignores: ['dist/', 'node_modules/', 'bench/node_modules/', 'coverage/', '.swc/', 'docs/api/'],
   },
   js.configs.recommended,
   tseslint.configs.recommended,

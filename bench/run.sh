@@ -3,7 +3,8 @@
 #   BENCH_ONLY=client        run only these parts (comma list: codec,client,recovery,nest,...)
 #   BENCH_SCALE=0.1          scale message counts down, e.g. for a smoke run
 # Parts run in a fixed order (codec, client, recovery, nest, then any other bench/*/run.ts); absent ones are skipped.
-# Results land in bench/results/<part>.json; tables go to stdout.
+# Results land in bench/results/<part>.json; tables go to stdout. Then bench/report.ts writes, beside each JSON,
+# bench/results/<part>.md (tables, machine, Node, broker) and bench/results/<part>-<workload>.svg (bar charts).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,12 @@ if [ "$ran" -eq 0 ]; then
   echo "bench: nothing to run (BENCH_ONLY=${BENCH_ONLY:-})" >&2
   exit 1
 fi
+# Every part's report is made again from its JSON: the parts not run this time (BENCH_ONLY) come out unchanged.
+# A full-scale run also refreshes README.md's tables (a scaled-down smoke run must not put its numbers there).
+readme=()
+[ "${BENCH_SCALE:-1}" = 1 ] && [ -z "${BENCH_LIBS:-}${BENCH_SCENARIOS:-}" ] && readme=(--readme)
+node -r @swc-node/register bench/report.ts "${readme[@]}" || failed+=(report)
+
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "bench: failed: ${failed[*]}" >&2
   exit 1

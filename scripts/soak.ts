@@ -4,6 +4,11 @@
  * SOAK_FAULT_EVERY_S, default 20 s): `rabbitmqctl close_connection` on the session's connections, a
  * proxy stall past the heartbeat timeout, a proxy cut, and `stop_app` / `start_app`.
  *
+ * With SOAK_CLUSTER=1 it runs against a 3-node cluster started beside the default node (test/support/
+ * cluster.ts; the default node is not touched): a quorum queue holds the work, the session gets every
+ * node (each through its own proxy), and the faults are stalls, cuts and a node stop (`stop_app` of the
+ * node the publisher is on, `start_app` a few seconds later); the cluster is stopped on the way out.
+ *
  * Prints published / confirmed / rejected / consumed / lost / duplicated and the longest publish stall,
  * and exits non-zero if a confirmed message was lost or any publish was rejected (every fault is far
  * shorter than the outage buffer's bound, so none may be). Runs under the broker lock (`npm run soak`):
@@ -18,14 +23,17 @@ import {
   stopApp,
   uniqueName,
 } from '../test/support/broker';
+import { startCluster, type Cluster } from '../test/support/cluster';
 import { TcpProxy } from '../test/support/tcp-proxy';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? '10');
 const FAULT_EVERY_S = Number(process.env.SOAK_FAULT_EVERY_S ?? '20');
 const HEARTBEAT_S = 2;
 const MAX_IN_FLIGHT = 200;
+const CLUSTER = process.env.SOAK_CLUSTER === '1';
+const NODE_DOWN_MS = 5000;
 
-type Fault = 'close_connection' | 'stall' | 'cut' | 'restart';
+type Fault = 'close_connection' | 'stall' | 'cut' | 'restart' | 'node_stop';
 
 /** One bit of state per message id, in 1 Mi-id chunks: tens of millions of ids cost a few MiB, not a Set's GiBs. */
 class IdMarks {
@@ -46,23 +54,46 @@ class IdMarks {
     return this.chunks[id >>> 20]?.[id & 0xfffff] === 1;
   }
 }
-const FAULTS: Fault[] = ['close_connection', 'stall', 'cut', 'restart'];
+const FAULTS: Fault[] = CLUSTER ? ['stall', 'cut', 'node_stop'] : ['close_connection', 'stall', 'cut', 'restart'];
+
+/** Where the soak runs: the default broker through one proxy, or a started cluster through one proxy per node. */
+interface Target {
+  proxies: TcpProxy[];
+  cluster?: Cluster;
+}
 
 const quiet = { debug: () => undefined, warn: () => undefined, error: (m: string) => console.error(`error: ${m}`) };
 
 async function main(): Promise<number> {
   const queue = uniqueName('warren-soak');
   const name = uniqueName('warren-soak');
-  const proxy = new TcpProxy(brokerAddress());
-  await proxy.start();
+  const target: Target = { proxies: [] };
+  try {
+    return await soak(queue, name, target);
+  } finally {
+    for (const proxy of target.proxies) await proxy.close();
+    await target.cluster?.stop();
+  }
+}
+
+async function soak(queue: string, name: string, target: Target): Promise<number> {
+  if (CLUSTER) {
+    const startedAt = Date.now();
+    target.cluster = await startCluster();
+    console.log(`[soak] 3-node cluster up in ${Date.now() - startedAt} ms`);
+    for (const node of target.cluster.nodes) target.proxies.push(new TcpProxy({ port: node.port }));
+  } else {
+    target.proxies.push(new TcpProxy(brokerAddress()));
+  }
+  for (const proxy of target.proxies) await proxy.start();
   const session = new AmqpSession({
-    url: proxy.url('guest', 'guest', `heartbeat=${HEARTBEAT_S}`),
+    url: target.proxies.map((proxy) => proxy.url('guest', 'guest', `heartbeat=${HEARTBEAT_S}`)),
     connectionName: name,
     logger: quiet,
   });
   await session.connect();
   // A soak that dies half-way leaves no queue behind for long: unused for a minute, the broker deletes it.
-  await session.queueDeclare(queue, { durable: true, expires: 60_000 });
+  await session.queueDeclare(queue, { durable: true, expires: 60_000, ...(CLUSTER ? { type: 'quorum' } : {}) });
 
   const confirmed = new IdMarks();
   const consumed = new IdMarks();
@@ -127,7 +158,7 @@ async function main(): Promise<number> {
       console.log(
         `[soak] t=${at}s ${fault} (published ${published}, confirmed ${confirmed.size}, consumed ${consumed.size})`,
       );
-      await inject(fault, name, proxy);
+      await inject(fault, name, target);
     }
   } finally {
     stopping = true;
@@ -146,30 +177,42 @@ async function main(): Promise<number> {
   const lost = missing.length;
   await session.queueDelete(queue).catch(() => undefined);
   await session.close({ timeoutMs: 5000 });
-  await proxy.close();
 
   console.log(
-    `[soak] ${MINUTES} min, ${faults.length} faults (${countBy(faults)}): published ${published}, confirmed ${confirmed.size}, ` +
+    `[soak] ${CLUSTER ? '3-node cluster, ' : ''}${MINUTES} min, ${faults.length} faults (${countBy(faults)}): published ${published}, confirmed ${confirmed.size}, ` +
       `rejected ${rejected}, consumed ${consumed.size} (${deliveries} deliveries, ${deliveries - consumed.size} duplicated), ` +
       `lost ${lost}, longest publish stall ${longestStallMs} ms`,
   );
   return lost > 0 || rejected > 0 ? 1 : 0;
 }
 
-async function inject(fault: Fault, name: string, proxy: TcpProxy): Promise<void> {
+async function inject(fault: Fault, name: string, target: Target): Promise<void> {
   switch (fault) {
     case 'close_connection':
       await closeConnectionsWhere((c) => c.clientName?.startsWith(`${name}:`) ?? false, 'soak');
       return;
     case 'stall':
       // Past the heartbeat timeout (2 × heartbeat): only missed heartbeats can tell.
-      proxy.stallExisting();
+      for (const proxy of target.proxies) proxy.stallExisting();
       await new Promise((r) => setTimeout(r, 3 * HEARTBEAT_S * 1000));
-      proxy.resume();
+      for (const proxy of target.proxies) proxy.resume();
       return;
     case 'cut':
-      proxy.cut();
+      for (const proxy of target.proxies) proxy.cut();
       return;
+    case 'node_stop': {
+      const cluster = target.cluster as Cluster;
+      const node = (await cluster.nodeOf(`${name}:publisher`)) ?? cluster.nodes[0];
+      console.log(`[soak]   stop_app ${node?.name}`);
+      if (!node) return;
+      try {
+        await cluster.stopApp(node);
+        await new Promise((r) => setTimeout(r, NODE_DOWN_MS));
+      } finally {
+        await cluster.startApp(node);
+      }
+      return;
+    }
     case 'restart':
       try {
         await stopApp();
@@ -193,7 +236,8 @@ function countBy(items: string[]): string {
 // Interrupted (Ctrl-C) in the middle of a stop_app: start the broker again on the way out.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void rabbitmqctl(['start_app'], 120_000)
+    // (In cluster mode the cluster's own exit hooks stop its nodes.)
+    void (CLUSTER ? Promise.resolve('') : rabbitmqctl(['start_app'], 120_000))
       .catch(() => undefined)
       .finally(() => process.exit(130));
   });
@@ -204,7 +248,7 @@ main().then(
   async (err: unknown) => {
     console.error(`[soak] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     // Never leave the shared broker stopped.
-    await rabbitmqctl(['start_app'], 120_000).catch(() => undefined);
+    if (!CLUSTER) await rabbitmqctl(['start_app'], 120_000).catch(() => undefined);
     process.exit(2);
   },
 );

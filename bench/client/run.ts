@@ -4,7 +4,9 @@ import { once } from 'node:events';
 import * as path from 'node:path';
 import * as amqp from 'amqplib';
 import { BUILD_DIR, REPO_ROOT, buildForWorkers } from '../lib/build';
-import { type Row, environment, formatTable, scale, writeResults } from '../lib/measure';
+import { benchEnvironment } from '../lib/environment';
+import { type Row, formatTable, scale, writeResults } from '../lib/measure';
+import { medianRun } from '../lib/median';
 import { waitForCount } from './types';
 import { LIBRARIES, type Library, RESULT_PREFIX, type Scenario, type WorkerResult, type WorkerTask } from './worker';
 
@@ -142,12 +144,6 @@ async function runOne(harness: Harness, spec: ScenarioSpec, lib: Library, round:
   return record;
 }
 
-function median(records: RunRecord[]): RunRecord {
-  const ok = records.filter((r) => !r.error).sort((a, b) => (a.msgsPerSec ?? 0) - (b.msgsPerSec ?? 0));
-  if (ok.length === 0) return records[records.length - 1];
-  return ok[Math.floor((ok.length - 1) / 2)];
-}
-
 function toRow(record: RunRecord, runs: number): Row {
   const row: Row = {
     library: DISPLAY_NAMES[record.lib],
@@ -191,7 +187,10 @@ async function main(): Promise<void> {
           byLib.set(lib, [...(byLib.get(lib) ?? []), record]);
         }
       }
-      const rows = libs.map((lib) => toRow(median(byLib.get(lib) ?? []), repeat));
+      const rows = libs.flatMap((lib) => {
+        const record = medianRun(byLib.get(lib) ?? [], (r) => r.msgsPerSec);
+        return record ? [toRow(record, repeat)] : [];
+      });
       const table = formatTable(spec.title, rows);
       tables.push(table);
       process.stdout.write(`\n${table}\n`);
@@ -200,7 +199,7 @@ async function main(): Promise<void> {
     await harness.close();
   }
   const file = writeResults('client', {
-    environment: environment(),
+    environment: await benchEnvironment(URL),
     config: {
       url: URL.replace(/\/\/[^@]*@/, '//'),
       bodySize: BODY_SIZE,

@@ -41,9 +41,9 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
+import { machineEnvironment } from '../lib/environment';
 import { ContentAssembler, type AssembledContent } from '../../lib/amqp/protocol/content-assembler';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, FrameParser } from '../../lib/amqp/protocol/frame-parser';
 import { FrameEncoder } from '../../lib/amqp/protocol/frame-writer';
@@ -688,11 +688,7 @@ function main(): void {
     JSON.stringify(
       {
         benchmark: 'codec',
-        date: new Date().toISOString(),
-        node: process.version,
-        v8: process.versions.v8,
-        platform: `${process.platform}-${process.arch}`,
-        cpus: os.cpus().length,
+        environment: { ...machineEnvironment(), v8: process.versions.v8 },
         amqplib: amqplibVersion,
         quick: QUICK,
         settings: {

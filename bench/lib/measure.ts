@@ -1,5 +1,4 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import * as path from 'node:path';
 
 export const RESULTS_DIR = path.resolve(__dirname, '..', 'results');
@@ -105,15 +104,4 @@ export function writeResults(name: string, data: unknown): string {
   const file = path.join(RESULTS_DIR, `${name}.json`);
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   return file;
-}
-
-/** Environment facts worth keeping next to numbers. */
-export function environment(): Record<string, string | number> {
-  return {
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    cpus: cpus().length,
-    scale: Number(process.env.BENCH_SCALE ?? '1'),
-    date: new Date().toISOString(),
-  };
 }

@@ -26,6 +26,8 @@ export const NEST_LIBRARIES = [
 export type NestLibrary = (typeof NEST_LIBRARIES)[number];
 /** Run unless BENCH_LIBS says otherwise; the reference variants but Warren's no-Nest floor are opt-in. */
 export const DEFAULT_LIBRARIES: readonly NestLibrary[] = ['warren', 'nest-rmq', 'golevelup', 'floor-warren'];
+/** Peers Warren is measured against (targets, ratios): same delivery semantics as Warren (acked after the handler). */
+export const TARGET_PEERS: readonly NestLibrary[] = ['nest-rmq', 'golevelup'];
 
 export type NestScenario = 'rpc-seq' | 'rpc-conc' | 'events';
 export const NEST_SCENARIOS: readonly NestScenario[] = ['rpc-seq', 'rpc-conc', 'events'];

@@ -5,7 +5,9 @@ import { loadavg } from 'node:os';
 import * as path from 'node:path';
 import * as amqp from 'amqplib';
 import { REPO_ROOT } from '../lib/build';
-import { type Row, environment, formatTable, round, scale, writeResults } from '../lib/measure';
+import { benchEnvironment } from '../lib/environment';
+import { type Row, formatTable, round, scale, writeResults } from '../lib/measure';
+import { medianRun } from '../lib/median';
 import { NEST_BUILD_DIR, buildNestWorkers } from './build';
 import {
   DEFAULT_LIBRARIES,
@@ -16,6 +18,7 @@ import {
   type NestScenario,
   type NestTask,
   RESULT_PREFIX,
+  TARGET_PEERS,
   type WorkerResult,
 } from './protocol';
 
@@ -40,8 +43,6 @@ const IN_FLIGHT = 100;
 const EMIT_WINDOW = 1000;
 const STALL_MS = 20_000;
 const BROKER_PID = brokerPid();
-/** Peers the targets are measured against: same delivery semantics as Warren (acked after the handler). */
-const TARGET_PEERS: readonly NestLibrary[] = ['nest-rmq', 'golevelup'];
 
 const DISPLAY: Record<NestLibrary, string> = {
   warren: 'Warren',
@@ -202,12 +203,6 @@ function round2(v: number): number {
   return round(v, 2);
 }
 
-function median(records: RunRecord[]): RunRecord | undefined {
-  const ok = records.filter((r) => !r.error).sort((a, b) => (a.perSec ?? 0) - (b.perSec ?? 0));
-  if (ok.length === 0) return records[records.length - 1];
-  return ok[Math.floor((ok.length - 1) / 2)];
-}
-
 function cpuPct(r: RunRecord): number | undefined {
   return r.cpuMs === undefined || !r.wallMs ? undefined : Math.round((r.cpuMs / r.wallMs) * 100);
 }
@@ -353,7 +348,7 @@ async function main(): Promise<void> {
       }
       const chosen = new Map<NestLibrary, RunRecord>();
       for (const lib of libs) {
-        const m = median(byLib.get(lib) ?? []);
+        const m = medianRun(byLib.get(lib) ?? [], (r) => r.perSec);
         if (m) chosen.set(lib, m);
       }
       best.set(spec.id, chosen);
@@ -414,7 +409,7 @@ async function main(): Promise<void> {
   );
 
   const file = writeResults(process.env.BENCH_NEST_RESULTS ?? 'nest', {
-    environment: { ...environment(), loadAvgAtEnd: loadavg().map(round2) },
+    environment: { ...(await benchEnvironment(URL)), loadAvgAtEnd: loadavg().map(round2) },
     config: {
       url: URL.replace(/\/\/[^@]*@/, '//'),
       prefetch: PREFETCH,

@@ -15,7 +15,8 @@ import {
   stopApp,
 } from '../../test/support/broker';
 import { REPO_ROOT } from '../lib/build';
-import { RESULTS_DIR, type Row, environment, formatTable, round, scale, writeResults } from '../lib/measure';
+import { benchEnvironment } from '../lib/environment';
+import { RESULTS_DIR, type Row, formatTable, round, scale, writeResults } from '../lib/measure';
 import { RECOVERY_BUILD_DIR, buildRecoveryWorkers } from './build';
 import {
   type LibraryEvent,
@@ -1034,7 +1035,7 @@ async function main(): Promise<void> {
     (a, b) => order.indexOf(a.id) - order.indexOf(b.id),
   );
   const file = writeResults('recovery', {
-    environment: environment(),
+    environment: await benchEnvironment(URL),
     config: {
       url: URL.replace(/\/\/[^@]*@/, '//'),
       messages: MESSAGES,

@@ -6,6 +6,7 @@ import type { Logger } from './logger';
 import type { ReconnectOptions } from './reconnect-policy';
 import { RecoverableChannel, type SetupFailure } from './recoverable-channel';
 
+/** Size of a session's pool of publisher channels, and how long {@link AmqpSession.acquire} waits for one. */
 export interface ChannelPoolOptions {
   /** Channels in the pool. Default 4. */
   size?: number;
@@ -33,9 +34,12 @@ export class ChannelPool {
   private readonly leaseWaiters = new WaiterList<Channel>();
   private next = 0;
   private closed = false;
+  /** Channels in the pool. */
   readonly size: number;
+  /** How long `acquire()` waits for a free channel, ms. */
   readonly acquireTimeoutMs: number;
 
+  /** @internal created by AmqpSession */
   constructor(
     connection: () => Promise<AmqpConnection>,
     logger: Logger,
@@ -99,6 +103,7 @@ export class ChannelPool {
     );
   }
 
+  /** Give back a channel taken with `acquire()`: it rejoins the rotation (if still open). */
   release(ch: Channel): void {
     this.leased.delete(ch);
     if (ch.isOpen && !this.closed) this.joined(ch);
@@ -109,6 +114,7 @@ export class ChannelPool {
     await Promise.all(this.members.map((m) => m.current?.settle()));
   }
 
+  /** Close every channel of the pool; waiting `acquire()` calls reject with {@link ClosedError}. */
   async close(): Promise<void> {
     this.closed = true;
     this.leaseWaiters.rejectAll(new ClosedError('channel pool is closed'));

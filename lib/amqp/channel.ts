@@ -44,19 +44,27 @@ import { decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol
 
 export type { ExchangeOptions, QueueOptions } from './declare-options';
 
+/** The broker's answer to `queue.declare` (`queue.declare-ok`). */
 export interface QueueDeclareResult {
+  /** The queue's name: the one given, or the broker's generated name (`amq.gen-…`) for `''`. */
   queue: string;
+  /** Messages ready in the queue (not counting unacked ones). */
   messageCount: number;
+  /** Consumers on the queue. */
   consumerCount: number;
 }
 
+/** Options of a bind or unbind. */
 export interface OperationOptions {
+  /** Send without waiting for the broker's `-ok` (a refusal then closes the channel later). Default false. */
   noWait?: boolean;
+  /** Binding arguments (headers exchanges: `{ 'x-match': 'all', ... }`). */
   arguments?: FieldTable;
   /** Milliseconds; default from the connection's operationTimeout. */
   timeout?: number;
 }
 
+/** Events of a {@link Channel}: `ch.on('return', (message) => ...)`. */
 export type ChannelEvents = {
   /** The channel ended. `error` is undefined after an application `close()`. */
   close: [error: AmqpError | undefined];
@@ -129,7 +137,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal created by AmqpConnection.channel() */
   constructor(
+    /** The connection the channel lives on. */
     readonly connection: AmqpConnection,
+    /** The channel number (1 to the connection's `channelMax`). */
     readonly id: number,
   ) {
     super();
@@ -142,6 +152,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.unsupported = unsupportedCapabilities(connection.serverProperties);
   }
 
+  /** True between `channel.open-ok` and the channel's end (or `close()`). */
   get isOpen(): boolean {
     return this.state === 'open';
   }
@@ -151,6 +162,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.closeError;
   }
 
+  /** True once {@link Channel.confirmSelect} was called: every publish then resolves on the broker's confirm. */
   get confirmMode(): boolean {
     return this.confirms !== null;
   }
@@ -194,11 +206,23 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   // ---- exchanges ----
 
+  /**
+   * Declare an exchange (`exchange.declare`): durable unless `durable: false`. Options are checked before anything is
+   * sent.
+   *
+   * @param type `direct`, `topic`, `fanout`, `headers`, or a plugin's type (`x-delayed-message`...).
+   * @throws {@link ConfigError} for an unknown option, a bad value or an empty type.
+   * @throws {@link ChannelError} when the broker refuses: 406 PRECONDITION_FAILED if it exists with other settings,
+   *   404 NOT_FOUND for a `passive` declare of a missing exchange, 403 ACCESS_REFUSED. The channel is closed then.
+   */
   async exchangeDeclare(exchange: string, type: string, options: ExchangeOptions = {}): Promise<void> {
     const { timeout, ...declaration } = resolveExchangeOptions(exchange, type, options);
     await this.callOrSend('exchange.declare', { exchange, type, ...declaration }, 'exchange.declare-ok', timeout);
   }
 
+  /**
+   * Delete an exchange (`exchange.delete`); with `ifUnused`, only when it has no bindings (else a 406 channel error).
+   */
   async exchangeDelete(
     exchange: string,
     options: { ifUnused?: boolean; noWait?: boolean; timeout?: number } = {},
@@ -217,6 +241,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     await this.exchangeBinding('exchange.bind', destination, source, routingKey, options);
   }
 
+  /** Remove an exchange-to-exchange binding (RabbitMQ extension); same arguments as {@link Channel.exchangeBind}. */
   async exchangeUnbind(
     destination: string,
     source: string,
@@ -246,7 +271,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   // ---- queues ----
 
-  /** Declare a queue; `''` asks the broker for a generated name (returned in `queue`). */
+  /**
+   * Declare a queue; `''` asks the broker for a generated name (returned in `queue`). Named queues are durable by
+   * default, server-named ones not. Options (shorthands such as `type: 'quorum'` included) are checked before
+   * anything is sent.
+   *
+   * @throws {@link ConfigError} for an unknown option, a bad value, a shorthand contradicting its `arguments` entry, or
+   *   a quorum/stream queue that is not durable, or is exclusive or auto-delete.
+   * @throws {@link ChannelError} when the broker refuses: 406 PRECONDITION_FAILED if the queue exists with other
+   *   settings, 405 RESOURCE_LOCKED if another connection holds it exclusively, 404 for a `passive` declare of a
+   *   missing queue. The channel is closed then.
+   */
   async queueDeclare(queue = '', options: QueueOptions = {}): Promise<QueueDeclareResult> {
     const { timeout, ...declaration } = resolveQueueOptions(queue, options);
     const reply = await this.callOrSend('queue.declare', { queue, ...declaration }, 'queue.declare-ok', timeout);
@@ -254,11 +289,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return reply as QueueDeclareResult;
   }
 
+  /**
+   * Bind a queue to an exchange: messages published to `exchange` whose routing key matches `routingKey` (topic
+   * patterns: `*` one word, `#` zero or more) reach `queue`. A 404 channel error when either does not exist.
+   */
   async queueBind(queue: string, exchange: string, routingKey = '', options: OperationOptions = {}): Promise<void> {
     const args = { queue, exchange, routingKey, noWait: options.noWait ?? false, arguments: options.arguments ?? {} };
     await this.callOrSend('queue.bind', args, 'queue.bind-ok', options.timeout);
   }
 
+  /** Remove a binding made by {@link Channel.queueBind} (same queue, exchange, routing key and arguments). */
   async queueUnbind(
     queue: string,
     exchange: string,
@@ -277,7 +317,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
   async queuePurge(
     queue: string,
     options: { noWait?: boolean; timeout?: number } = {},
-  ): Promise<{ messageCount: number }> {
+  ): Promise<{
+    /** Messages purged. */
+    messageCount: number;
+  }> {
     const reply = await this.callOrSend(
       'queue.purge',
       { queue, noWait: options.noWait ?? false },
@@ -287,10 +330,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return (reply as { messageCount: number } | undefined) ?? { messageCount: 0 };
   }
 
+  /**
+   * Delete a queue and its messages; with `ifUnused` / `ifEmpty`, only when it has no consumers / no messages (else a
+   * 406 channel error). Resolves with how many messages were deleted.
+   */
   async queueDelete(
     queue: string,
     options: { ifUnused?: boolean; ifEmpty?: boolean; noWait?: boolean; timeout?: number } = {},
-  ): Promise<{ messageCount: number }> {
+  ): Promise<{
+    /** Messages deleted with the queue. */
+    messageCount: number;
+  }> {
     const args = {
       queue,
       ifUnused: options.ifUnused ?? false,
@@ -340,6 +390,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return new ConsumerStream((entry) => this.startConsumer(queue, options, entry), queue);
   }
 
+  /** Cancel a consumer (`basic.cancel`): no more deliveries; unacked ones can still be acked on this channel. */
   async cancel(consumerTag: string, options: { noWait?: boolean; timeout?: number } = {}): Promise<void> {
     if (options.noWait) {
       this.sendNow('basic.cancel', { consumerTag, noWait: true });
@@ -497,6 +548,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.settleNow(120, tagOf(message), (multiple ? 1 : 0) | (requeue ? 2 : 0), multiple);
   }
 
+  /**
+   * Reject one message (`basic.reject`): requeued by default; with `requeue: false` it is dropped or dead-lettered
+   * (where its queue has a DLX).
+   */
   reject(message: Message | number, requeue = true): void {
     this.settleNow(90, tagOf(message), requeue ? 1 : 0, false);
   }
@@ -535,13 +590,19 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
   }
 
+  /**
+   * Enter transaction mode (`tx.select`): publishes and acks take effect on {@link Channel.txCommit}. Acks in a
+   * transaction go out at once (never deferred). Not combinable with confirm mode.
+   */
   async txSelect(options: { timeout?: number } = {}): Promise<void> {
     this.acks.enterTxMode();
     await this.call('tx.select', {}, ['tx.select-ok'], options.timeout);
   }
+  /** Commit the current transaction's publishes and acks (`tx.commit`). */
   async txCommit(options: { timeout?: number } = {}): Promise<void> {
     await this.call('tx.commit', {}, ['tx.commit-ok'], options.timeout);
   }
+  /** Discard the current transaction's publishes and acks (`tx.rollback`). */
   async txRollback(options: { timeout?: number } = {}): Promise<void> {
     await this.call('tx.rollback', {}, ['tx.rollback-ok'], options.timeout);
   }

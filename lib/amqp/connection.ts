@@ -7,14 +7,23 @@ import {
   AuthenticationError,
   BlockedTimeoutError,
   ClosedError,
+  ConfigError,
   ConnectionError,
   ConnectionLostError,
+  CredentialsError,
   HeartbeatTimeoutError,
   ProtocolError,
   ReplyCode,
   TimeoutError,
   VhostError,
 } from './errors';
+import {
+  fetchCredentials,
+  refreshDelayMs,
+  retryDelayMs,
+  type CredentialsProvider,
+  type ResolvedCredentials,
+} from './credentials';
 import { Deferred, WaiterList, withTimeout } from './deferred';
 import { Heartbeat } from './heartbeat';
 import { consoleLogger, type Logger } from './logger';
@@ -45,16 +54,28 @@ const BLOCKED_WAIT = 'publish (blocked)';
 /** The method the handshake waits for next. */
 type HandshakeStep = 'connection.start' | 'connection.tune' | 'connection.open-ok';
 
+/** Events of an {@link AmqpConnection}: `conn.on('close', (error) => ...)`. */
 export interface ConnectionEvents {
   /** The connection is gone. `error` is undefined after an application `close()`. */
   close: [error: AmqpError | undefined];
+  /**
+   * The broker stopped reading from publishing connections (`connection.blocked`: a memory or disk alarm); `reason`
+   * is the broker's. Publishes wait (see `blockedConnectionTimeout`) until `unblocked`.
+   */
   blocked: [reason: string];
+  /** The broker lifted the block (`connection.unblocked`): waiting publishes go out. */
   unblocked: [];
   /** The event loop was blocked for `ms` — longer than the heartbeat interval. */
   eventLoopBlocked: [ms: number];
+  /** Rotating credentials: the broker took the provider's new secret (`connection.update-secret`). */
+  secretUpdated: [];
+  /** Rotating credentials: refreshing failed (the provider or the broker refused); tried again after `retryInMs`. */
+  secretRefreshFailed: [error: Error, retryInMs: number];
 }
 
+/** What {@link AmqpConnection.connect} takes: the connection options, plus where to log. */
 export interface ConnectOptions extends ConnectionOptionsInput {
+  /** Where the client logs what it cannot throw (default: warnings and errors to the console, debug silent). */
   logger?: Logger;
 }
 
@@ -65,12 +86,17 @@ export interface ConnectOptions extends ConnectionOptionsInput {
 export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   /** The broker's `server-properties` from connection.start. */
   serverProperties: FieldTable = {};
-  /** Negotiated values (tune / tune-ok). */
+  /** Highest channel number, as negotiated (tune / tune-ok): the lower non-zero of ours and the broker's. */
   channelMax = 0;
+  /** Largest frame, bytes, as negotiated: the lower of ours and the broker's. */
   frameMax = 0;
+  /** Heartbeat interval, seconds, as negotiated (0: none). No frame for 2 × this: the peer is considered dead. */
   heartbeat = 0;
+  /** The endpoint this connection reached (its password never printed). */
   readonly endpoint: Endpoint;
+  /** The resolved options it was opened with. */
   readonly options: ResolvedConnectionOptions;
+  /** Where it logs what it cannot throw. */
   readonly logger: Logger;
   /** @internal */
   readonly encoder: FrameEncoder;
@@ -140,6 +166,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   /**
    * Connect: try each endpoint in order (or shuffled), the whole list `connectionAttempts` times with
    * `retryDelay` between rounds. Authentication and vhost failures are final and never retried.
+   *
+   * @param input A URL (`amqp://user:pass@host:5672/vhost?heartbeat=30`), several URLs, or an options object.
+   * @throws {@link ConfigError} for a bad URL or option (before anything is sent).
+   * @throws {@link AuthenticationError} when the login is refused, {@link VhostError} when the vhost cannot be opened.
+   * @throws the last round's error otherwise: a {@link ConnectionLostError} (refused, reset, TLS failure), a
+   *   {@link TimeoutError} (`handshakeTimeout`) or a {@link ConnectionError} (the broker closed the connection).
    */
   static async connect(input: string | string[] | ConnectOptions = {}): Promise<AmqpConnection> {
     const options = resolveConnectionOptions(input);
@@ -163,6 +195,10 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   ): Promise<AmqpConnection> {
     if (signal?.aborted) throw connectAborted();
     const deadline = Date.now() + options.handshakeTimeoutMs;
+    // Rotating credentials: asked for on every connect, and they replace the URL's for this endpoint.
+    const credentials = options.credentials ? await askForCredentials(options.credentials) : undefined;
+    const fetchedAt = Date.now();
+    if (credentials) endpoint = { ...endpoint, username: credentials.username, password: credentials.password };
     const socket = await openSocket(endpoint, {
       connectionTimeoutMs: Math.min(options.connectionTimeoutMs, options.handshakeTimeoutMs),
       noDelay: options.noDelay,
@@ -182,6 +218,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
         (err) => conn.destroy(err),
       );
       if (conn.closed) throw conn.closeError ?? new ConnectionLostError('the connection ended during the handshake');
+      if (credentials) conn.scheduleSecretRefresh(refreshDelayMs(credentials, fetchedAt), credentials.expiresAtMs);
     } catch (err) {
       conn.destroy(err instanceof AmqpError ? err : undefined);
       throw err;
@@ -199,10 +236,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       : {};
   }
 
+  /** True until the connection ends or `close()` is called. */
   get isOpen(): boolean {
     return !this.closed && this.closing === null;
   }
 
+  /** True while the broker blocks publishing (`connection.blocked`, until `connection.unblocked`). */
   get isBlocked(): boolean {
     return this.blockedReason !== null;
   }
@@ -212,7 +251,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     return this.closeError;
   }
 
-  /** Open a channel (numbers from 1, lowest free first, never above channel_max). */
+  /**
+   * Open a channel (numbers from 1, lowest free first, never above channel_max).
+   *
+   * @throws {@link ClosedError} (or the reason it ended) when the connection is closed, a {@link ConnectionError}
+   *   (506 RESOURCE_ERROR) when every channel number is in use.
+   */
   async channel(): Promise<Channel> {
     this.assertOpen();
     const id = this.allocateChannelId();
@@ -242,6 +286,43 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private updatingSecret: Promise<void> | null = null;
+  private secretRefreshTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Rotating credentials: ask the provider again after `delayMs` and hand the new secret to the broker; then again
+   * at 80 % of its lifetime, and so on. A failure (the provider throws, the broker refuses the secret) is reported
+   * (`secretRefreshFailed`, a warn line) and tried again soon, before the old secret expires.
+   */
+  private scheduleSecretRefresh(delayMs: number | undefined, expiresAtMs: number | undefined): void {
+    if (delayMs === undefined || this.closed) return;
+    this.secretRefreshTimer = setTimeout(() => {
+      this.secretRefreshTimer = null;
+      void this.refreshSecret(expiresAtMs);
+    }, delayMs);
+    // A connection with nothing else to do does not keep the process alive for its next refresh.
+    this.secretRefreshTimer.unref();
+  }
+
+  private async refreshSecret(previousExpiresAtMs: number | undefined): Promise<void> {
+    const provider = this.options.credentials;
+    if (!provider || this.closed) return;
+    try {
+      const fetchedAt = Date.now();
+      const next = await askForCredentials(provider);
+      await this.updateSecret(next.password, 'credentials refreshed by their provider');
+      this.emit('secretUpdated');
+      this.scheduleSecretRefresh(refreshDelayMs(next, fetchedAt), next.expiresAtMs);
+    } catch (err) {
+      if (this.closed) return;
+      const error = err instanceof Error ? err : new Error(String(err));
+      const retryInMs = retryDelayMs(previousExpiresAtMs, Date.now());
+      this.logger.warn(
+        `${describeEndpoint(this.endpoint)}: refreshing the credentials failed (${error.message}); retrying in ${retryInMs} ms`,
+      );
+      this.emit('secretRefreshFailed', error, retryInMs);
+      this.scheduleSecretRefresh(retryInMs, previousExpiresAtMs);
+    }
+  }
 
   private async sendUpdateSecret(newSecret: string, reason: string): Promise<void> {
     const reply = new Deferred();
@@ -309,6 +390,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     };
   }
 
+  /** What `util.inspect` shows: the endpoint without its password, and whether the connection is open. */
   [inspect.custom](): string {
     return `AmqpConnection { ${describeEndpoint(this.endpoint)}, open: ${this.isOpen} }`;
   }
@@ -777,6 +859,8 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     this.handshakeStep = null;
     this.heartbeatTimer?.stop();
     this.heartbeatTimer = null;
+    if (this.secretRefreshTimer) clearTimeout(this.secretRefreshTimer);
+    this.secretRefreshTimer = null;
     if (this.heldEventsRelease) clearImmediate(this.heldEventsRelease);
     this.heldEventsRelease = null;
     this.heldEvents = null;
@@ -824,4 +908,19 @@ function unexpectedHandshake(expected: string, got: string): ProtocolError {
 
 function connectAborted(): ClosedError {
   return new ClosedError('connect aborted');
+}
+
+/**
+ * The provider's credentials for a connect or a refresh. What it returns is checked (a ConfigError, final); a
+ * provider that throws (a vault that is down) is a CredentialsError, retried like a failed connect.
+ */
+async function askForCredentials(provider: CredentialsProvider): Promise<ResolvedCredentials> {
+  try {
+    return await fetchCredentials(provider);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new CredentialsError(`the credentials provider failed: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
 }

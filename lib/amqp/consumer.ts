@@ -5,15 +5,19 @@ import type { FieldTable } from './protocol/field-table';
 import type { Message } from './message';
 import type { MethodArgs } from './protocol/spec.generated';
 
+/** Options of {@link Channel.consume} (`basic.consume`). */
 export interface ConsumeOptions {
   /** Our own tag; the broker generates one when omitted. */
   consumerTag?: string;
+  /** Do not deliver messages published on this connection (RabbitMQ ignores this flag). Default false. */
   noLocal?: boolean;
-  /** Automatic acknowledgement: the broker considers a message handled once sent. */
+  /** Automatic acknowledgement: the broker considers a message handled once sent. Default false (manual acks). */
   noAck?: boolean;
+  /** Be the queue's only consumer: refused (403 ACCESS_REFUSED) if it has another one. Default false. */
   exclusive?: boolean;
-  /** Consumer priority (`x-priority`). */
+  /** Consumer priority (`x-priority`): higher-priority consumers get messages first. Default 0. */
   priority?: number;
+  /** Consumer arguments (`x-…`). */
   arguments?: FieldTable;
   /** basic.consume with no-wait: no consume-ok; requires `consumerTag`. */
   noWait?: boolean;
@@ -21,19 +25,29 @@ export interface ConsumeOptions {
   onCancel?: (consumerTag: string) => void;
 }
 
+/**
+ * A consumer callback of {@link Channel.consume}. A throw or a rejection is reported (the channel's `consumerError`
+ * event, else the logger) and never closes the channel; the message stays unacked unless the callback settled it.
+ */
 export type MessageHandler = (message: Message) => void | Promise<void>;
 
 /** The broker cancelled the consumer (basic.cancel from the server). */
 export class ConsumerCancelledError extends AmqpError {
-  constructor(readonly consumerTag: string) {
+  constructor(
+    /** The cancelled consumer's tag. */
+    readonly consumerTag: string,
+  ) {
     super(`consumer ${consumerTag} was cancelled by the broker (queue deleted or unavailable)`);
   }
 }
 
 /** A registered consumer. */
 export interface Consumer {
+  /** The consumer's tag (ours, or the broker's when none was given). */
   readonly consumerTag: string;
+  /** The queue it consumes. */
   readonly queue: string;
+  /** Cancel it (`basic.cancel`); resolves on `cancel-ok`. */
   cancel(): Promise<void>;
 }
 
@@ -201,6 +215,7 @@ export class ConsumerStream implements AsyncIterable<Message> {
     return this.started;
   }
 
+  /** Starts the consumer on first use; `for await (const m of stream)` reads its messages in order. */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
     void this.consumer();
     return {

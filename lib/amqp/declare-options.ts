@@ -7,8 +7,17 @@ import type { FieldTable, FieldValue } from './protocol/field-table';
  * declare something else, silently), every value too, and the shorthands become their `x-` arguments.
  */
 
+/**
+ * `x-queue-type`: `classic` (one node), `quorum` (replicated, Raft: survives a node while a majority is up) or
+ * `stream` (replicated append-only log).
+ */
 export type QueueType = 'classic' | 'quorum' | 'stream';
 
+/**
+ * `x-overflow`, what a full queue (`maxLength` / `maxLengthBytes`) does: `drop-head` drops (or dead-letters) the
+ * oldest message (RabbitMQ's default), `reject-publish` refuses new ones (a confirm-mode publish is nacked:
+ * {@link NackError}), `reject-publish-dlx` refuses them and dead-letters them.
+ */
 export type QueueOverflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
 /** Shorthands for the usual queue `x-` arguments. */
@@ -33,16 +42,23 @@ export interface QueueShorthands {
   singleActiveConsumer?: boolean;
   /** `x-max-priority`, 1 to 255 (classic queues). */
   maxPriority?: number;
-  /** `x-delivery-limit` (quorum queues). */
+  /** `x-delivery-limit` (quorum queues): deliveries of a message before it is dead-lettered or dropped. */
   deliveryLimit?: number;
+  /** `x-max-age` (stream queues): how long a stream keeps messages, e.g. `'7D'`, `'12h'` (units Y, M, D, h, m, s). */
+  maxAge?: string;
+  /** `x-stream-max-segment-size-bytes` (stream queues): the size of a stream's segment files. */
+  streamMaxSegmentSizeBytes?: number;
 }
 
 /** What a queue is: its flags and arguments. A shorthand and an explicit `arguments` entry must agree. */
 export interface QueueSettings extends QueueShorthands {
-  /** Default true for named queues, false for server-named ones. */
+  /** Survives a broker restart. Default true for named queues, false for server-named ones. */
   durable?: boolean;
+  /** Only this connection may use it, and it is deleted when the connection closes. Default false. */
   exclusive?: boolean;
+  /** Deleted when its last consumer is cancelled (once it has had one). Default false. */
   autoDelete?: boolean;
+  /** Queue arguments (`x-…`); a shorthand and its entry here must agree. */
   arguments?: FieldTable;
 }
 
@@ -50,39 +66,53 @@ export interface QueueSettings extends QueueShorthands {
 export interface DeclareCallOptions {
   /** Only check that the entity exists (404 otherwise). */
   passive?: boolean;
+  /** Send without waiting for the broker's `declare-ok` (a refusal then closes the channel later). Default false. */
   noWait?: boolean;
   /** Milliseconds; default from the connection's operationTimeout. */
   timeout?: number;
 }
 
+/** Options of `queueDeclare` on a {@link Channel} or an `AmqpSession`: the queue's settings and the call's. */
 export interface QueueOptions extends QueueSettings, DeclareCallOptions {}
 
 /** What an exchange is, besides its type. */
 export interface ExchangeSettings {
-  /** Default true. */
+  /** Survives a broker restart. Default true. */
   durable?: boolean;
+  /** Deleted when its last binding is removed (once it has had one). Default false. */
   autoDelete?: boolean;
+  /** Only other exchanges may publish to it (through exchange-to-exchange bindings). Default false. */
   internal?: boolean;
   /** The `alternate-exchange` argument (no `x-`): where messages go that no binding routes. */
   alternateExchange?: string;
+  /** Exchange arguments; `alternateExchange` and an `alternate-exchange` entry here must agree. */
   arguments?: FieldTable;
 }
 
+/** Options of `exchangeDeclare` on a {@link Channel} or an `AmqpSession`: the exchange's settings and the call's. */
 export interface ExchangeOptions extends ExchangeSettings, DeclareCallOptions {}
 
 /** The `queue.declare` fields a queue's settings come to. */
 export interface QueueDeclaration {
+  /** The `durable` flag. */
   durable: boolean;
+  /** The `exclusive` flag. */
   exclusive: boolean;
+  /** The `auto-delete` flag. */
   autoDelete: boolean;
+  /** The arguments, shorthands folded in (`type: 'quorum'` is `x-queue-type: 'quorum'` here). */
   arguments: FieldTable;
 }
 
 /** The `exchange.declare` fields an exchange's settings come to. */
 export interface ExchangeDeclaration {
+  /** The `durable` flag. */
   durable: boolean;
+  /** The `auto-delete` flag. */
   autoDelete: boolean;
+  /** The `internal` flag. */
   internal: boolean;
+  /** The arguments, `alternateExchange` folded in as `alternate-exchange`. */
   arguments: FieldTable;
 }
 
@@ -120,6 +150,16 @@ const checkString: Check = (field, value) => {
   return value;
 };
 
+/** RabbitMQ's `x-max-age` format: a positive integer and one unit. */
+const checkAge: Check = (field, value) => {
+  if (typeof value === 'string' && /^[1-9][0-9]*[YMDhms]$/.test(value)) return value;
+  const shown = typeof value === 'string' ? `'${value}'` : `a ${typeof value}`;
+  throw new ConfigError(
+    field,
+    `must be a duration such as '7D', '12h' or '30m' (units Y, M, D, h, m, s), got ${shown}`,
+  );
+};
+
 const checkBoolean: Check = (field, value) => {
   if (typeof value !== 'boolean') throw new ConfigError(field, `must be a boolean, got a ${typeof value}`);
   return value;
@@ -140,6 +180,11 @@ const QUEUE_SHORTHANDS: Record<keyof QueueShorthands, Shorthand> = {
   singleActiveConsumer: { argument: 'x-single-active-consumer', check: checkBoolean },
   maxPriority: { argument: 'x-max-priority', check: integer(1, 255) },
   deliveryLimit: { argument: 'x-delivery-limit', check: integer(0, Number.MAX_SAFE_INTEGER) },
+  maxAge: { argument: 'x-max-age', check: checkAge },
+  streamMaxSegmentSizeBytes: {
+    argument: 'x-stream-max-segment-size-bytes',
+    check: integer(1, Number.MAX_SAFE_INTEGER),
+  },
 };
 
 const EXCHANGE_SHORTHANDS: Record<'alternateExchange', Shorthand> = {
@@ -164,6 +209,7 @@ export function describeQueue(name: string): string {
   return name === '' ? 'server-named queue' : `queue '${name}'`;
 }
 
+/** `exchange 'orders'`, or `default exchange`: how errors name an exchange. */
 export function describeExchange(name: string): string {
   return name === '' ? 'default exchange' : `exchange '${name}'`;
 }

@@ -1,14 +1,22 @@
 import type { Channel } from './channel';
 import type { Logger } from './logger';
 import type { Message, PublishOptions } from './message';
+import { deliveryStreamOffset, type StreamPosition } from './stream-offset';
 
 /** A delivered message with acknowledgement bound to the channel that delivered it. */
 export interface SessionMessage extends Message {
   /** Acknowledge. After a reconnect this is a logged no-op: the broker will redeliver the message. */
   ack(): void;
+  /**
+   * Negative acknowledgement: requeued by default; with `requeue` false it is dropped or dead-lettered (where its
+   * queue has a DLX). A logged no-op once its channel is gone.
+   */
   nack(requeue?: boolean): void;
   /** False once the channel that delivered it is gone (the broker will redeliver it). */
   isLive(): boolean;
+  /** Its offset in the stream it came from (`x-stream-offset`); undefined for a message from another queue. */
+  readonly streamOffset: number | undefined;
+  /** Reject it (`basic.reject`): requeued by default; a logged no-op once its channel is gone. */
   reject(requeue?: boolean): void;
   /**
    * Publish on the channel that delivered this message, without a publisher confirm (the session's
@@ -46,22 +54,40 @@ export class DeliveredMessage implements SessionMessage {
     m: Message,
     private readonly channel: Channel,
     private readonly logger: Logger,
+    /** A stream consumer's position, told when this message is settled. */
+    private readonly position?: StreamPosition,
   ) {
     this.body = m.body;
     this.properties = m.properties;
     this.fields = m.fields;
   }
 
+  get streamOffset(): number | undefined {
+    return deliveryStreamOffset(this.properties.headers);
+  }
+
   ack(): void {
-    if (this.live('ack')) this.channel.ack(this.fields.deliveryTag);
+    if (!this.live('ack')) return;
+    this.channel.ack(this.fields.deliveryTag);
+    this.settled();
   }
 
   nack(requeue = true): void {
-    if (this.live('nack')) this.channel.nack(this.fields.deliveryTag, false, requeue);
+    if (!this.live('nack')) return;
+    this.channel.nack(this.fields.deliveryTag, false, requeue);
+    this.settled();
   }
 
   reject(requeue = true): void {
-    if (this.live('reject')) this.channel.reject(this.fields.deliveryTag, requeue);
+    if (!this.live('reject')) return;
+    this.channel.reject(this.fields.deliveryTag, requeue);
+    this.settled();
+  }
+
+  private settled(): void {
+    if (!this.position) return;
+    const offset = this.streamOffset;
+    if (offset !== undefined) this.position.settled(offset);
   }
 
   isLive(): boolean {

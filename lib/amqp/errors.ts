@@ -5,23 +5,41 @@
 
 /** AMQP 0-9-1 reply codes used by the client itself (the generated spec has the full list). */
 export const ReplyCode = {
+  /** 311: the message is too large for the broker (a `basic.return`). */
   CONTENT_TOO_LARGE: 311,
+  /** 312: a `mandatory` message no queue could take (a `basic.return`; see {@link UnroutableError}). */
   NO_ROUTE: 312,
+  /** 313: an `immediate` message no consumer could take at once (a `basic.return`). */
   NO_CONSUMERS: 313,
+  /** 320: an operator closed the connection (`rabbitmqctl close_connection`, a node shutting down). Retried. */
   CONNECTION_FORCED: 320,
+  /** 402: the vhost path is invalid. */
   INVALID_PATH: 402,
+  /** 403: refused: bad login, or no permission for the vhost or the resource. */
   ACCESS_REFUSED: 403,
+  /** 404: the queue or exchange does not exist. */
   NOT_FOUND: 404,
+  /** 405: another connection holds the queue exclusively. */
   RESOURCE_LOCKED: 405,
+  /** 406: the entity exists with other settings, or an ack named an unknown delivery tag. */
   PRECONDITION_FAILED: 406,
+  /** 501: a malformed frame. */
   FRAME_ERROR: 501,
+  /** 502: a frame with bad field values. */
   SYNTAX_ERROR: 502,
+  /** 503: a method not allowed in the current state. */
   COMMAND_INVALID: 503,
+  /** 504: a method on a channel that is not open. */
   CHANNEL_ERROR: 504,
+  /** 505: a frame that was not expected here (e.g. a method frame in the middle of a message's content). */
   UNEXPECTED_FRAME: 505,
+  /** 506: the broker lacks a resource (e.g. no free channel number). */
   RESOURCE_ERROR: 506,
+  /** 530: the operation is not allowed (e.g. redeclaring a built-in exchange, some login refusals). */
   NOT_ALLOWED: 530,
+  /** 540: the broker does not implement the method or option. */
   NOT_IMPLEMENTED: 540,
+  /** 541: an internal error of the peer. */
   INTERNAL_ERROR: 541,
 } as const;
 
@@ -35,7 +53,9 @@ export class AmqpError extends Error {
 
 /** Where a broker-reported failure happened (the method the broker rejected). */
 export interface FailedMethod {
+  /** AMQP class id of the method (e.g. 50 for `queue`). */
   classId: number;
+  /** AMQP method id within its class (e.g. 10 for `queue.declare`). */
   methodId: number;
   /** e.g. `queue.declare`; empty when the broker named no method. */
   methodName: string;
@@ -45,6 +65,7 @@ export interface FailedMethod {
 export class ProtocolError extends AmqpError {
   constructor(
     message: string,
+    /** The reply code the connection was closed with (501 by default). */
     readonly replyCode: number = ReplyCode.FRAME_ERROR,
   ) {
     super(message);
@@ -54,6 +75,7 @@ export class ProtocolError extends AmqpError {
 /** Invalid options, URL or arguments given by the caller. `field` names the offending field. */
 export class ConfigError extends AmqpError {
   constructor(
+    /** The option at fault, as a path: `heartbeat`, `tls.key`, `reconnect.maxDelayMs`, `queue 'orders'.typ`... */
     readonly field: string,
     message: string,
   ) {
@@ -64,6 +86,7 @@ export class ConfigError extends AmqpError {
 /** A value that cannot be encoded on the wire (bad field-table value, string too long...). */
 export class EncodeError extends AmqpError {
   constructor(
+    /** The field that cannot be encoded (`routingKey`, `headers.x-foo`, `prefetchCount`...). */
     readonly field: string,
     message: string,
   ) {
@@ -75,8 +98,11 @@ export class EncodeError extends AmqpError {
 export class ConnectionError extends AmqpError {
   constructor(
     message: string,
+    /** The broker's reply code (e.g. 320 CONNECTION_FORCED, 403 ACCESS_REFUSED, 530 NOT_ALLOWED). */
     readonly replyCode: number,
+    /** The broker's reply text. */
     readonly replyText: string,
+    /** The method the broker refused, when it named one. */
     readonly failedMethod?: FailedMethod,
     options?: { cause?: unknown },
   ) {
@@ -93,9 +119,31 @@ export class VhostError extends ConnectionError {}
 /** The connection went away: socket end/error, missed heartbeats, a broker close. */
 export class ConnectionLostError extends AmqpError {}
 
+/** A rotating-credentials provider threw (e.g. its vault is down): retried like a failed connect. */
+export class CredentialsError extends AmqpError {}
+
+/**
+ * TLS refused the broker's certificate: no or a wrong CA, a server name the certificate does not carry,
+ * an expired or self-signed certificate. `code` is Node's verification code (e.g.
+ * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_TLS_CERT_ALTNAME_INVALID`). Not retried once every URL of a
+ * round has refused its certificate: retrying cannot fix a trust setting.
+ */
+export class CertificateError extends AmqpError {
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** No frame arrived for 2 × heartbeat: the peer is considered dead. */
 export class HeartbeatTimeoutError extends ConnectionLostError {
-  constructor(readonly heartbeatSeconds: number) {
+  constructor(
+    /** The negotiated heartbeat interval, seconds. */
+    readonly heartbeatSeconds: number,
+  ) {
     super(
       `no frame from the broker for ${2 * heartbeatSeconds}s (heartbeat ${heartbeatSeconds}s): peer considered dead`,
     );
@@ -106,8 +154,11 @@ export class HeartbeatTimeoutError extends ConnectionLostError {
 export class ChannelError extends AmqpError {
   constructor(
     message: string,
+    /** The broker's reply code (e.g. 404 NOT_FOUND, 405 RESOURCE_LOCKED, 406 PRECONDITION_FAILED). */
     readonly replyCode: number,
+    /** The broker's reply text (e.g. `NOT_FOUND - no queue 'orders' in vhost '/'`). */
     readonly replyText: string,
+    /** The method the broker refused, when it named one (e.g. `queue.declare`). */
     readonly failedMethod?: FailedMethod,
     options?: { cause?: unknown },
   ) {
@@ -122,7 +173,9 @@ export class ClosedError extends AmqpError {}
 export class TimeoutError extends AmqpError {
   constructor(
     message: string,
+    /** What timed out: a method name (`queue.declare`), `publish confirm`, `publish`, `connect`, `send <pattern>`... */
     readonly operation: string,
+    /** The bound that was exceeded, ms. */
     readonly timeoutMs: number,
   ) {
     super(message);
@@ -131,26 +184,40 @@ export class TimeoutError extends AmqpError {
 
 /** The broker nacked a publish (publisher confirms). */
 export class NackError extends AmqpError {
-  constructor(readonly deliveryTag: number) {
+  constructor(
+    /** The publish's delivery tag on its channel. */
+    readonly deliveryTag: number,
+  ) {
     super(`the broker refused (basic.nack) the publish with delivery tag ${deliveryTag}`);
   }
 }
 
 /** A returned message: the body and properties are the broker's copy of what was published. */
 export interface ReturnedMessage {
+  /** Why it came back: 312 NO_ROUTE (mandatory), 313 NO_CONSUMERS (immediate), 311 CONTENT_TOO_LARGE. */
   replyCode: number;
+  /** The broker's reply text (`NO_ROUTE`...). */
   replyText: string;
+  /** The exchange it was published to. */
   exchange: string;
+  /** The routing key it was published with. */
   routingKey: string;
+  /** The body (empty when it was over `maxMessageSize` and skipped). */
   body: Buffer;
+  /** Its basic properties, as a plain object (`contentType`, `headers`, `messageId`...). */
   properties: Record<string, unknown>;
 }
 
 /** A `mandatory` publish that no queue could take (`basic.return` 312 NO_ROUTE). */
 export class UnroutableError extends AmqpError {
+  /** The return's reply code: 312 NO_ROUTE for a mandatory publish. */
   readonly replyCode: number;
+  /** The return's reply text. */
   readonly replyText: string;
-  constructor(readonly returned: ReturnedMessage) {
+  constructor(
+    /** The broker's copy of the message it returned. */
+    readonly returned: ReturnedMessage,
+  ) {
     super(
       `message to exchange '${returned.exchange}' with routing key '${returned.routingKey}' was returned: ${returned.replyCode} ${returned.replyText}`,
     );
@@ -175,8 +242,11 @@ export interface OversizedMessage {
   limit: number;
   /** The consumer's (or the get's) queue; absent for a return. */
   queue?: string;
+  /** The exchange it was published to. */
   exchange: string;
+  /** Its routing key. */
   routingKey: string;
+  /** Its `message-id` property, when set (properties are read; only the body is skipped). */
   messageId?: string;
   /** Absent for a return (nothing to settle). */
   deliveryTag?: number;
@@ -184,9 +254,14 @@ export interface OversizedMessage {
 
 /** A message over `maxMessageSize` (a basic.get reply): its body was skipped; unless no-ack, it was rejected without requeue. */
 export class MessageTooLargeError extends AmqpError {
+  /** The body size the broker announced, bytes. */
   readonly size: number;
+  /** The connection's `maxMessageSize`, bytes. */
   readonly limit: number;
-  constructor(readonly oversized: OversizedMessage) {
+  constructor(
+    /** Everything known about the skipped message. */
+    readonly oversized: OversizedMessage,
+  ) {
     super(
       `message of ${oversized.size} bytes exceeds maxMessageSize ${oversized.limit}` +
         `${oversized.queue === undefined ? '' : ` (queue '${oversized.queue}')`}: its body was skipped`,
@@ -199,6 +274,7 @@ export class MessageTooLargeError extends AmqpError {
 /** The broker does not announce the capability a method needs (server `capabilities` table): nothing was sent. */
 export class UnsupportedError extends AmqpError {
   constructor(
+    /** The capability: `exchange_exchange_bindings`, `basic.nack`, `publisher_confirms` or `consumer_cancel_notify`. */
     readonly capability: string,
     operation: string,
   ) {
@@ -216,6 +292,7 @@ export class SetupError extends AmqpError {
   readonly replyCode: number | undefined;
 
   constructor(
+    /** The step that failed, e.g. `publisher channel 1 of 4` or `consumer on queue 'orders'`. */
     readonly entity: string,
     cause: Error,
   ) {

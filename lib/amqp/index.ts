@@ -24,6 +24,8 @@ export {
   MessageTooLargeError,
   UnsupportedError,
   SetupError,
+  CredentialsError,
+  CertificateError,
   type FailedMethod,
   type ReturnedMessage,
   type OversizedMessage,
@@ -72,6 +74,8 @@ export {
   type PublishBufferOptions,
   type SetupFailure,
 } from './session';
+export type { StreamOffset, StreamOffsetStore } from './stream-offset';
+export type { Credentials, CredentialsProvider } from './credentials';
 export type { ChannelPoolOptions } from './channel-pool';
 export type { BackoffOptions } from './backoff';
 export type { ReconnectOptions } from './reconnect-policy';

@@ -15,6 +15,8 @@ export type ManagedConnectionEvents = {
   failed: [error: Error];
   blocked: [reason: string];
   unblocked: [];
+  secretUpdated: [];
+  secretRefreshFailed: [error: Error, retryInMs: number];
 };
 
 /**
@@ -135,6 +137,8 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
     this.streak.up();
     conn.on('blocked', (reason) => this.emit('blocked', reason));
     conn.on('unblocked', () => this.emit('unblocked'));
+    conn.on('secretUpdated', () => this.emit('secretUpdated'));
+    conn.on('secretRefreshFailed', (err, retryInMs) => this.emit('secretRefreshFailed', err, retryInMs));
     conn.once('close', (err) => {
       if (this.current === conn) this.current = null;
       if (this.closed || err === undefined) return;

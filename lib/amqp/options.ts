@@ -4,25 +4,47 @@
  * Parsing and validation live in `url.ts`.
  */
 
-/** TLS settings (amqps). `verify` is on by default. */
+import type { CredentialsProvider } from './credentials';
+
+/**
+ * TLS settings of an `amqps:` endpoint. In an options object `ca`, `cert` and `key` are PEM contents; in a URL
+ * (`?ca=/path&cert=/path&key=/path`) they are file paths, read when the options are resolved. Bad key material (a
+ * wrong passphrase, a PEM that does not parse, a certificate that does not match its key) is a {@link ConfigError}
+ * naming the field (`tls.key`, `tls.passphrase`, `tls.cert`, `tls.ca`), raised before any connect and never retried.
+ */
 export interface TlsOptions {
+  /** CA certificate(s), PEM, that the server certificate must chain to. Default: Node's bundled root CAs. */
   ca?: string | Buffer | Array<string | Buffer>;
+  /** Client certificate, PEM: sent to the broker (required for the `EXTERNAL` mechanism). */
   cert?: string | Buffer;
+  /** Private key of `cert`, PEM; never printed. */
   key?: string | Buffer;
+  /** Passphrase of an encrypted `key`; never printed. */
   passphrase?: string;
+  /** Name the server certificate must carry (and the SNI sent). Default: the endpoint's host, unless it is an IP. */
   servername?: string;
   /** Verify the server certificate (default true). */
   verify?: boolean;
 }
 
-/** One broker endpoint. */
+/**
+ * One broker endpoint, as resolved from a URL or an options object. `password` is a non-enumerable property
+ * (invisible to `JSON.stringify`, `Object.keys` and spreads) and `util.inspect()` shows it as `'***'`.
+ */
 export interface Endpoint {
+  /** `amqps` for TLS. */
   protocol: 'amqp' | 'amqps';
+  /** Host name or IP address (IPv6 without brackets). */
   host: string;
+  /** TCP port: 5672 by default, 5671 for `amqps`. */
   port: number;
+  /** Login user (ignored by `EXTERNAL`, which logs in as the client certificate's user). */
   username: string;
+  /** Login password; never printed. */
   password: string;
+  /** Virtual host, percent-decoded (`/` by default). */
   vhost: string;
+  /** TLS settings; present only for `amqps`. */
   tls?: TlsOptions;
 }
 
@@ -37,13 +59,19 @@ export interface ConnectionOptionsInput {
    * FIRST URL only. The other fields of this object override what the URLs say. Rules: `url.ts`.
    */
   url?: string | string[];
+  /** `amqps` for TLS; replaces every URL's scheme. Default without a URL: `amqps` when `tls` is given, else `amqp`. */
   protocol?: 'amqp' | 'amqps';
+  /** Replaces every endpoint's host. Default `127.0.0.1` (without a URL). */
   host?: string;
+  /** Replaces every endpoint's port. Default 5672, or 5671 for `amqps`. */
   port?: number;
+  /** Replaces every endpoint's user. Default `guest`. */
   username?: string;
+  /** Replaces every endpoint's password. Default `guest`. Never printed. */
   password?: string;
+  /** Replaces every endpoint's vhost (not percent-encoded here). Default `/`. */
   vhost?: string;
-  /** Heartbeat in seconds we propose (0 disables if the server agrees). Default 60. */
+  /** Heartbeat we propose, seconds: the lower non-zero of ours and the broker's is used; 0 disables. Default 60. */
   heartbeat?: number;
   /** Largest frame we accept, bytes. Default 131072, from 8192 to 16 MiB. */
   frameMax?: number;
@@ -61,17 +89,19 @@ export interface ConnectionOptionsInput {
   blockedConnectionTimeout?: number;
   /** Default timeout, seconds, for synchronous methods (declare, bind, ...). Default 30. */
   operationTimeout?: number;
+  /** Locale sent in `start-ok`. Default `en_US`. */
   locale?: string;
   /** Extra client properties sent in `start-ok` (merged over the defaults). */
   clientProperties?: Record<string, unknown>;
   /** Connection name shown in the management UI (client property `connection_name`). */
   connectionName?: string;
+  /** TLS settings, merged over every `amqps` endpoint's own (a URL's `ca`, `cert`...); needs `amqps`. */
   tls?: TlsOptions;
   /** TCP_NODELAY; default true. */
   noDelay?: boolean;
   /** TCP keepalive; default true. */
   keepAlive?: boolean;
-  /** Shuffle the URL list before trying. Default false. */
+  /** Try the URLs in a random order, shuffled again each round. Default false. */
   shuffleUrls?: boolean;
   /** SASL mechanisms we allow, in order of preference. Default PLAIN, AMQPLAIN; EXTERNAL only when listed here. */
   mechanisms?: SaslMechanism[];
@@ -82,31 +112,58 @@ export interface ConnectionOptionsInput {
    * TimeoutError (the message may still have been delivered). Default 30000; 0 waits forever.
    */
   confirmTimeoutMs?: number;
+  /**
+   * Rotating credentials: called on every connect and reconnect instead of using the URL's username and password;
+   * refreshed with `connection.update-secret` at 80 % of their lifetime when they carry an `expiresAt`.
+   */
+  credentials?: CredentialsProvider;
 }
 
-/** Fully resolved options: every default applied, every value validated. */
+/**
+ * Fully resolved options (what `resolveConnectionOptions` returns and `AmqpConnection.options` holds): every default
+ * applied, every value validated, durations converted to milliseconds.
+ */
 export interface ResolvedConnectionOptions {
+  /** The endpoints to try, in order (one per URL, or per host of a multi-host URL). */
   endpoints: Endpoint[];
+  /** Heartbeat we propose, seconds (0 disables). */
   heartbeat: number;
+  /** Largest frame we accept, bytes. */
   frameMax: number;
+  /** Highest channel number we accept. */
   channelMax: number;
+  /** Rounds over the endpoint list of a plain connect. */
   connectionAttempts: number;
+  /** Delay between those rounds, ms. */
   retryDelayMs: number;
+  /** Bound on the TCP (and TLS) connect, ms. */
   connectionTimeoutMs: number;
+  /** Bound on TCP + TLS + AMQP handshake, ms. */
   handshakeTimeoutMs: number;
-  /** 0 = no limit. */
+  /** How long a publish may wait while the broker blocks the connection, ms; 0 = no limit. */
   blockedConnectionTimeoutMs: number;
+  /** Default timeout of synchronous methods, ms. */
   operationTimeoutMs: number;
+  /** Locale sent in `start-ok`. */
   locale: string;
+  /** Extra client properties, merged over Warren's own. */
   clientProperties: Record<string, unknown>;
+  /** Client property `connection_name`, when set. */
   connectionName?: string;
+  /** TCP_NODELAY. */
   noDelay: boolean;
+  /** TCP keepalive. */
   keepAlive: boolean;
+  /** Try the endpoints in a random order each round. */
   shuffleUrls: boolean;
+  /** SASL mechanisms allowed, in order of preference. */
   mechanisms: SaslMechanism[];
+  /** Largest message body accepted, bytes. */
   maxMessageSize: number;
-  /** 0 = no bound. */
+  /** How long a confirm-mode publish waits for its confirm, ms; 0 = no bound. */
   confirmTimeoutMs: number;
+  /** Rotating credentials: the provider asked on every connect (see `ConnectionOptionsInput.credentials`). */
+  credentials?: CredentialsProvider;
 }
 
 export const DEFAULTS = {

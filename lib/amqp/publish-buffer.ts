@@ -2,6 +2,10 @@ import type { ConfirmWaiter } from './confirms';
 import { BufferOverflowError, TimeoutError } from './errors';
 import type { PublishOptions } from './message';
 
+/**
+ * Bounds of a session's outage buffer. A publish that finds it full rejects with {@link BufferOverflowError}; one that
+ * waits longer than `timeoutMs` rejects with {@link TimeoutError}.
+ */
 export interface PublishBufferOptions {
   /** Publishes held while disconnected. Default 10 000. */
   maxMessages?: number;

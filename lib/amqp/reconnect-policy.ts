@@ -3,6 +3,7 @@ import { AmqpConnection } from './connection';
 import {
   AmqpError,
   AuthenticationError,
+  CertificateError,
   ClosedError,
   ConfigError,
   ConnectionError,
@@ -27,10 +28,13 @@ export interface ReconnectOptions extends BackoffOptions {
 
 export const RECONNECT_DEFAULTS: Required<ReconnectOptions> = { ...BACKOFF_DEFAULTS, healthyAfterMs: 1000 };
 
-/** Whether a failure may be retried. Refused logins, vhost errors and configuration mistakes never are. */
+/**
+ * Whether a failure may be retried. Refused logins, vhost errors, configuration mistakes and refused
+ * broker certificates never are.
+ */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof AuthenticationError || err instanceof VhostError || err instanceof ConfigError) return false;
-  if (err instanceof UnsupportedError) return false;
+  if (err instanceof UnsupportedError || err instanceof CertificateError) return false;
   if (err instanceof ConnectionError) return err.replyCode !== ReplyCode.ACCESS_REFUSED;
   return err instanceof AmqpError;
 }
@@ -120,16 +124,22 @@ export async function connectWithPolicy(
   let lastError: Error | undefined;
   for (let round = 1; round <= plan.maxRounds; round++) {
     if (signal?.aborted) throw new ClosedError('connect aborted: closed by the application');
+    // A refused certificate ends the loop only when every endpoint of the round refused theirs: in a
+    // cluster one node's bad certificate must not keep the session away from the others.
+    let certificatesOnly = true;
     for (const endpoint of roundOrder(options.endpoints, options.shuffleUrls)) {
       try {
         return await AmqpConnection.connectOnce(endpoint, options, logger, signal);
       } catch (err) {
         if (signal?.aborted) throw new ClosedError('connect aborted: closed by the application');
-        if (!isRetryable(err)) throw err;
+        const certificate = err instanceof CertificateError;
+        if (!certificate && !isRetryable(err)) throw err;
+        if (!certificate) certificatesOnly = false;
         lastError = err as Error;
         logger.debug?.(`connect to ${describeEndpoint(endpoint)} failed: ${lastError.message}`);
       }
     }
+    if (certificatesOnly && lastError instanceof CertificateError) throw lastError;
     if (round >= plan.maxRounds) break;
     const delayMs = round < options.connectionAttempts || !plan.streak ? options.retryDelayMs : plan.streak.failed();
     plan.onRetry?.({ attempt: round, delayMs, error: lastError as Error });

@@ -10,12 +10,15 @@ import { RetryStreak, type ReconnectOptions } from './reconnect-policy';
 export interface SetupFailure {
   /** What failed, e.g. "consumer on queue 'orders'" or "publisher channel 2". */
   entity: string;
+  /** Why it failed: usually the broker's {@link ChannelError} (404, 403, 405, 406...). */
   error: Error;
   /** Failures in a row. */
   attempt: number;
+  /** The backoff before the next attempt, ms. */
   delayMs: number;
 }
 
+/** Events of a {@link RecoverableChannel}. */
 export type RecoverableChannelEvents = {
   /** A new channel is open and `setup` has run on it. */
   ready: [channel: Channel];
@@ -54,6 +57,7 @@ export interface RecoverableChannelConfig {
  * the owner's to fail: listen to `lost`.
  */
 export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
+  /** The open, set-up channel right now, or null while it is being (re)opened. */
   current: Channel | null = null;
   private closed = false;
   private readonly waiters = new WaiterList<Channel>();
@@ -70,6 +74,7 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     void this.run();
   }
 
+  /** What this channel is for, as logs, events and errors name it. */
   get entity(): string {
     return this.config.entity;
   }
@@ -91,6 +96,7 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     return this.lastError;
   }
 
+  /** A set-up channel is open right now. */
   get isReady(): boolean {
     return this.current?.isOpen === true;
   }
@@ -109,6 +115,7 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     return `RecoverableChannel ${show(this.toJSON(), options)}`;
   }
 
+  /** Stop for good: close the channel, stop reopening it; waiting `channel()` calls reject with {@link ClosedError}. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

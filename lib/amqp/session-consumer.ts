@@ -3,11 +3,19 @@ import type { AmqpConnection } from './connection';
 import type { ConsumeOptions } from './consumer';
 import { DeliveredMessage, type SessionMessage } from './delivered-message';
 import { withTimeout, WaiterList } from './deferred';
-import { ChannelError, ReplyCode, type OversizedMessage } from './errors';
+import { ChannelError, ConfigError, ReplyCode, type OversizedMessage } from './errors';
 import type { Logger } from './logger';
 import type { Message } from './message';
+import type { FieldTable } from './protocol/field-table';
 import type { ReconnectOptions } from './reconnect-policy';
 import { RecoverableChannel, type SetupFailure } from './recoverable-channel';
+import {
+  deliveryStreamOffset,
+  streamOffsetArgument,
+  StreamPosition,
+  type StreamOffset,
+  type StreamOffsetStore,
+} from './stream-offset';
 import type { QueueRecord, TopologyRecord } from './topology';
 
 /**
@@ -17,16 +25,34 @@ import type { QueueRecord, TopologyRecord } from './topology';
  */
 const NO_SUCH_QUEUE = /\bno queue '/;
 
+/**
+ * Options of {@link AmqpSession.consume}: those of `basic.consume` (without `noWait`) plus the consumer channel's
+ * prefetch. They are applied again at every re-attach.
+ */
 export interface SessionConsumeOptions extends Omit<ConsumeOptions, 'onCancel' | 'noWait'> {
   /** Prefetch for this consumer's own channel. Default 100 (0 = unlimited). */
   prefetch?: number;
   /** Called when the broker cancels the consumer for good (its queue was deleted; not while its node is down). */
   onCancel?: () => void;
+  /**
+   * Consume a stream queue from this position (`x-stream-offset`; see {@link StreamOffset}). Makes this a
+   * stream consumer: manual acks and a prefetch are required (prefetch 0 and `noAck` are ConfigErrors), and
+   * after a recovery it re-attaches from the oldest delivery not yet settled — not from `offset` again.
+   */
+  offset?: StreamOffset;
+  /** Persists a stream consumer's position across application restarts (implies a stream consumer). */
+  offsetStore?: StreamOffsetStore;
 }
 
+/**
+ * A session consumer's callback. It settles the message (`ack()`, `nack()`, `reject()`) unless consuming with
+ * `noAck`; a throw or a rejection is logged as an error and leaves the message unacked.
+ */
 export type SessionHandler = (message: SessionMessage) => void | Promise<void>;
 
+/** A consumer started by {@link AmqpSession.consume}: re-attached by the session after every recovery. */
 export interface SessionConsumer {
+  /** The consumer tag of the current attachment (the broker's, unless `consumerTag` was given). */
   readonly consumerTag: string;
   /** The queue's current name (a server-named queue is renamed on recovery). */
   readonly queue: string;
@@ -71,6 +97,9 @@ export class ManagedConsumer implements SessionConsumer {
   private running = 0;
   private readonly idle = new WaiterList();
   private readonly rc: RecoverableChannel;
+  /** A stream consumer's position; null for other consumers. */
+  private readonly position: StreamPosition | null;
+  private offsetLoaded = false;
 
   constructor(
     private readonly host: ConsumerHost,
@@ -79,6 +108,9 @@ export class ManagedConsumer implements SessionConsumer {
     private readonly options: SessionConsumeOptions,
   ) {
     this.consumerTag = options.consumerTag ?? '';
+    this.position = streamConsumer(this.queue, options, declaredStream(record))
+      ? new StreamPosition((at) => this.saveOffset(at))
+      : null;
     this.rc = new RecoverableChannel({
       entity: `consumer on queue '${this.queue}'`,
       setup: (ch) => this.setup(ch),
@@ -169,7 +201,7 @@ export class ManagedConsumer implements SessionConsumer {
       noAck: o.noAck,
       exclusive: o.exclusive,
       priority: o.priority,
-      arguments: o.arguments,
+      arguments: this.position ? await this.streamArguments() : o.arguments,
       noLocal: o.noLocal,
       onCancel: () => void this.brokerCancelled(ch),
     });
@@ -203,12 +235,57 @@ export class ManagedConsumer implements SessionConsumer {
     this.options.onCancel?.();
   }
 
+  /**
+   * `x-stream-offset` for this attach: where the last channel left off once anything was settled (or
+   * the offset store's saved position), else the consumer's `offset`.
+   */
+  private async streamArguments(): Promise<FieldTable> {
+    const position = this.position as StreamPosition;
+    if (!this.offsetLoaded) {
+      this.offsetLoaded = true;
+      const saved = await this.options.offsetStore?.load();
+      if (saved !== undefined)
+        position.restore(
+          Number(streamOffsetArgument(`offsetStore.load() of consumer on queue '${this.queue}'`, saved)),
+        );
+    }
+    position.reattached();
+    const at = position.resumeAt;
+    const offset = at !== undefined ? BigInt(at) : streamOffsetArgument('offset', this.options.offset ?? 'next');
+    return { ...this.options.arguments, 'x-stream-offset': offset };
+  }
+
+  private saveOffset(processed: number): void {
+    const store = this.options.offsetStore;
+    if (!store) return;
+    try {
+      const saving = store.save(processed);
+      if (saving && typeof saving.then === 'function') saving.then(undefined, this.saveFailed);
+    } catch (err) {
+      this.saveFailed(err);
+    }
+  }
+
+  private readonly saveFailed = (err: unknown): void => {
+    this.host.logger.error(
+      `consumer on queue '${this.queue}': offsetStore.save failed: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  };
+
   /** Run the handler, counting it in flight until it settles (for a draining cancel). */
   private deliver(ch: Channel, m: Message): void {
     this.running++;
+    let position: StreamPosition | undefined;
+    if (this.position) {
+      const offset = deliveryStreamOffset(m.properties.headers);
+      if (offset !== undefined) {
+        this.position.delivered(offset);
+        position = this.position;
+      }
+    }
     let result: void | Promise<void>;
     try {
-      result = this.handler(new DeliveredMessage(m, ch, this.host.logger));
+      result = this.handler(new DeliveredMessage(m, ch, this.host.logger, position));
     } catch (err) {
       this.done();
       throw err;
@@ -231,4 +308,29 @@ export class ManagedConsumer implements SessionConsumer {
       `consumer handler on queue '${this.queue}' failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
     );
   };
+}
+
+/** The session declared this queue as a stream. */
+function declaredStream(record: QueueRecord | string): boolean {
+  if (typeof record === 'string') return false;
+  return record.options.type === 'stream' || record.options.arguments?.['x-queue-type'] === 'stream';
+}
+
+/**
+ * Whether this is a stream consumer (an `offset` or `offsetStore`, or a queue the session declared as a
+ * stream); checks what streams require of it.
+ */
+function streamConsumer(queue: string, options: SessionConsumeOptions, onStream: boolean): boolean {
+  if (options.offset === undefined && options.offsetStore === undefined && !onStream) return false;
+  const where = `consumer on queue '${queue}'`;
+  if (options.offset !== undefined) streamOffsetArgument('offset', options.offset);
+  if (options.noAck)
+    throw new ConfigError('noAck', `${where}: a stream consumer needs manual acks (noAck must be false)`);
+  if (options.prefetch === 0)
+    throw new ConfigError('prefetch', `${where}: a stream consumer needs a prefetch (1 or more)`);
+  const store = options.offsetStore;
+  if (store !== undefined && (typeof store?.load !== 'function' || typeof store?.save !== 'function')) {
+    throw new ConfigError('offsetStore', `${where}: must have load() and save(offset) functions`);
+  }
+  return true;
 }

@@ -4,6 +4,11 @@ import { ConfigError } from './errors';
 import type { PublishBufferOptions } from './publish-buffer';
 import type { ReconnectOptions } from './reconnect-policy';
 
+/**
+ * Options of {@link AmqpSession}: the connection options (URL or fields, see {@link ConnectionOptionsInput}) plus the
+ * session's own. An unknown key, at the top level or inside `reconnect` / `pool` / `publishBuffer`, is a
+ * {@link ConfigError} naming it.
+ */
 export interface SessionOptions extends ConnectOptions {
   /** Name used in logs and events (e.g. Nest's connection name). Default 'default'. */
   name?: string;
@@ -14,8 +19,17 @@ export interface SessionOptions extends ConnectOptions {
    * failed setup step (a publisher channel refused confirm mode...), instead of retrying in the background.
    */
   failFast?: boolean;
+  /**
+   * Backoff of the reconnect loop and of every self-healing channel. Defaults: `{ initialDelayMs: 100, maxDelayMs:
+   * 1000, maxAttempts: Infinity, healthyAfterMs: 1000 }`.
+   */
   reconnect?: ReconnectOptions;
+  /** The pool of publisher channels in confirm mode. Defaults: `{ size: 4, acquireTimeoutMs: 5000 }`. */
   pool?: ChannelPoolOptions;
+  /**
+   * Bounds of the outage buffer, where publishes wait while the publisher is down. Defaults: `{ maxMessages: 10000,
+   * maxBytes: 64 MiB, timeoutMs: 30000 }`.
+   */
   publishBuffer?: PublishBufferOptions;
 }
 
@@ -47,6 +61,7 @@ const SESSION_KEYS: Record<keyof SessionOptions, boolean> = {
   mechanisms: true,
   maxMessageSize: true,
   confirmTimeoutMs: true,
+  credentials: true,
   logger: true,
   name: false,
   connections: false,

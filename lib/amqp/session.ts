@@ -40,12 +40,29 @@ export type { SessionMessage } from './delivered-message';
 export type { SessionConsumeOptions, SessionConsumer, SessionHandler } from './session-consumer';
 export type { SetupFailure } from './recoverable-channel';
 
+/**
+ * Which of a session's two connections an event is about. With `connections: 'single'` the one connection plays both
+ * roles: each of its events is emitted once per role.
+ */
 export type SessionRole = 'publisher' | 'consumer';
 
+/** Events of an {@link AmqpSession}: `session.on('recovered', (role) => ...)`. */
 export type SessionEvents = {
+  /** A connection is up (the first time, or again after a loss). */
   connected: [role: SessionRole];
+  /** A connection was lost; `cause` says why. Recovery starts at once. */
   disconnected: [role: SessionRole, cause: AmqpError];
-  reconnecting: [role: SessionRole, info: { attempt: number; delayMs: number }];
+  /** A reconnect round failed; the next one starts after `delayMs`. */
+  reconnecting: [
+    role: SessionRole,
+    info: {
+      /** Failed rounds in a row. */
+      attempt: number;
+      /** Wait before the next round, ms. */
+      delayMs: number;
+    },
+  ];
+  /** A connection is back and everything on it is set up again (topology, consumers, or publisher channels). */
   recovered: [role: SessionRole];
   /** Reconnecting stopped for good: a refused login, a vhost or configuration error, or `reconnect.maxAttempts`. */
   recoveryFailed: [role: SessionRole, error: Error];
@@ -60,9 +77,23 @@ export type SessionEvents = {
    * (dead-lettered where its queue has a DLX); the consumer's channel and connection stay open.
    */
   messageTooLarge: [info: OversizedMessage];
+  /** The broker blocks publishing on this connection (a resource alarm); `reason` is the broker's. */
   blocked: [role: SessionRole, reason: string];
+  /** The broker lifted the block. */
   unblocked: [role: SessionRole];
-  queueRenamed: [info: { from: string; to: string }];
+  /** Rotating credentials: this connection's broker took the new secret (`connection.update-secret`). */
+  secretUpdated: [role: SessionRole];
+  /** Rotating credentials: refreshing failed; tried again after `retryInMs`. */
+  secretRefreshFailed: [role: SessionRole, error: Error, retryInMs: number];
+  /** A server-named queue was declared again after a reconnect and got a new name; bindings and consumers follow. */
+  queueRenamed: [
+    info: {
+      /** Its name before. */
+      from: string;
+      /** Its new name. */
+      to: string;
+    },
+  ];
 };
 
 /**
@@ -77,7 +108,9 @@ export type SessionEvents = {
  * a return (mandatory), a full buffer, a buffer or confirm timeout. A confirmed message is never lost.
  */
 export class AmqpSession extends EventEmitter<SessionEvents> {
+  /** The session's name (option `name`, default `default`): in logs, errors and the connection names. */
   readonly name: string;
+  /** Where the session logs what it cannot throw (option `logger`, default the console). */
   readonly logger: Logger;
   private readonly publisher: ManagedConnection;
   private readonly consumerConn: ManagedConnection;
@@ -205,7 +238,14 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   // ---- printing: never the raw options, which hold the password and the TLS key ----
 
   /** What `JSON.stringify` shows: name, state and endpoints as `describeEndpoint` gives them (no password). */
-  toJSON(): { name: string; state: 'connecting' | 'ready' | 'closed'; endpoints: string[] } {
+  toJSON(): {
+    /** The session's name. */
+    name: string;
+    /** `ready` when {@link AmqpSession.isReady}, `closed` after `close()`, else `connecting`. */
+    state: 'connecting' | 'ready' | 'closed';
+    /** The endpoints, as `describeEndpoint` gives them (no password). */
+    endpoints: string[];
+  } {
     return {
       name: this.name,
       state: this.closed ? 'closed' : this.isReady ? 'ready' : 'connecting',
@@ -224,21 +264,28 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
 
   // ---- topology (recorded after the broker accepted it) ----
 
+  /**
+   * Declare an exchange (durable unless `durable: false`), recorded once the broker accepted it: declared again after
+   * every reconnect. Same options and errors as {@link Channel.exchangeDeclare}; a refusal leaves nothing recorded.
+   */
   async exchangeDeclare(name: string, type: string, options: ExchangeOptions = {}): Promise<void> {
     await this.onTopologyChannel((ch) => ch.exchangeDeclare(name, type, options));
     this.topology.addExchange(name, type, options);
   }
 
+  /** Delete an exchange and forget it (and the bindings that hang off it). */
   async exchangeDelete(name: string, options: { ifUnused?: boolean } = {}): Promise<void> {
     await this.onTopologyChannel((ch) => ch.exchangeDelete(name, options));
     this.topology.removeExchange(name);
   }
 
+  /** Bind exchange `destination` to `source` (messages flow from `source` to `destination`); recorded. */
   async exchangeBind(destination: string, source: string, routingKey = '', args?: FieldTable): Promise<void> {
     await this.onTopologyChannel((ch) => ch.exchangeBind(destination, source, routingKey, { arguments: args }));
     this.topology.addBinding('exchange', destination, source, routingKey, args);
   }
 
+  /** Remove an exchange-to-exchange binding, and from the record. */
   async exchangeUnbind(destination: string, source: string, routingKey = '', args?: FieldTable): Promise<void> {
     await this.onTopologyChannel((ch) => ch.exchangeUnbind(destination, source, routingKey, { arguments: args }));
     this.topology.removeBinding('exchange', destination, source, routingKey, args);
@@ -251,6 +298,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     return result;
   }
 
+  /**
+   * Bind a queue to an exchange; recorded, and replayed after every reconnect (under the queue's new name if it is
+   * server-named).
+   */
   async queueBind(queue: string, exchange: string, routingKey = '', args?: FieldTable): Promise<void> {
     await this.onTopologyChannel((ch) =>
       ch.queueBind(this.currentQueueName(queue), exchange, routingKey, { arguments: args }),
@@ -258,6 +309,7 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     this.topology.addBinding('queue', queue, exchange, routingKey, args);
   }
 
+  /** Remove a binding, and from the record. */
   async queueUnbind(queue: string, exchange: string, routingKey = '', args?: FieldTable): Promise<void> {
     await this.onTopologyChannel((ch) =>
       ch.queueUnbind(this.currentQueueName(queue), exchange, routingKey, { arguments: args }),
@@ -265,17 +317,25 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     this.topology.removeBinding('queue', queue, exchange, routingKey, args);
   }
 
+  /** Delete a queue and forget it (and its bindings); resolves with how many messages were deleted. */
   async queueDelete(
     queue: string,
     options: { ifUnused?: boolean; ifEmpty?: boolean } = {},
-  ): Promise<{ messageCount: number }> {
+  ): Promise<{
+    /** Messages deleted with the queue. */
+    messageCount: number;
+  }> {
     const name = this.currentQueueName(queue);
     const result = await this.onTopologyChannel((ch) => ch.queueDelete(name, options));
     this.topology.removeQueue(name);
     return result;
   }
 
-  async queuePurge(queue: string): Promise<{ messageCount: number }> {
+  /** Remove all ready messages of a queue; resolves with how many were purged. */
+  async queuePurge(queue: string): Promise<{
+    /** Messages purged. */
+    messageCount: number;
+  }> {
     return this.onTopologyChannel((ch) => ch.queuePurge(this.currentQueueName(queue)));
   }
 
@@ -306,12 +366,13 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     });
   }
 
-  /** Exclusive use of a pooled confirm channel (for transactions or batches); give it back with `release`. */
+  /** Exclusive use of a pooled confirm channel (for a batch of publishes); give it back with `release`. */
   async acquire(): Promise<Channel> {
     if (this.closed) throw new ClosedError(`session ${this.name} is closed`);
     return this.pool.acquire();
   }
 
+  /** Give back a channel taken with {@link AmqpSession.acquire}: it rejoins the pool's rotation. */
   release(ch: Channel): void {
     this.pool.release(ch);
   }
@@ -444,6 +505,8 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       for (const r of roles) this.emit('reconnecting', r, info);
     });
     mc.on('failed', (err) => {
+      // Final: an operator must see it even with debug logging off.
+      this.logger.error(`session ${this.name} (${roles.join(', ')}): gave up connecting for good: ${err.message}`);
       for (const r of roles) this.emit('recoveryFailed', r, err);
       this.firstFailure?.reject(err);
       // Nothing will come back: fail everything that waits for it.
@@ -453,6 +516,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     });
     mc.on('blocked', (reason) => roles.forEach((r) => this.emit('blocked', r, reason)));
     mc.on('unblocked', () => roles.forEach((r) => this.emit('unblocked', r)));
+    mc.on('secretUpdated', () => roles.forEach((r) => this.emit('secretUpdated', r)));
+    mc.on('secretRefreshFailed', (err, retryInMs) =>
+      roles.forEach((r) => this.emit('secretRefreshFailed', r, err, retryInMs)),
+    );
   }
 
   private renamed(from: string, to: string): void {

@@ -1,8 +1,36 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { ClosedError, ConnectionLostError, TimeoutError } from './errors';
+import { CertificateError, ClosedError, ConnectionLostError, TimeoutError } from './errors';
 import type { Endpoint } from './options';
 import { describeEndpoint } from './url';
+
+/**
+ * Node's codes for a broker certificate that failed verification (OpenSSL's X509_V_ERR names, and the
+ * host-name check): a trust problem that retrying cannot fix, unlike a reset or a timeout.
+ */
+const CERTIFICATE_CODES = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+]);
 
 export interface SocketOptions {
   connectionTimeoutMs: number;
@@ -57,7 +85,14 @@ export function openSocket(endpoint: Endpoint, options: SocketOptions): Promise<
     const onError = (err: Error): void => {
       cleanup();
       socket.destroy();
-      reject(new ConnectionLostError(`cannot connect to ${where}: ${err.message}`, { cause: err }));
+      const code = (err as NodeJS.ErrnoException).code;
+      if (endpoint.protocol === 'amqps' && code !== undefined && CERTIFICATE_CODES.has(code))
+        reject(
+          new CertificateError(`cannot connect to ${where}: server certificate refused: ${err.message}`, code, {
+            cause: err,
+          }),
+        );
+      else reject(new ConnectionLostError(`cannot connect to ${where}: ${err.message}`, { cause: err }));
     };
     const onAbort = (): void => {
       cleanup();

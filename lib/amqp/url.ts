@@ -529,6 +529,15 @@ function checkConnectionFields(input: ConnectionOptionsInput): Partial<Connectio
   if (input.keepAlive !== undefined) out.keepAlive = checkBoolean('keepAlive', input.keepAlive);
   if (input.shuffleUrls !== undefined) out.shuffleUrls = checkBoolean('shuffleUrls', input.shuffleUrls);
   if (input.mechanisms !== undefined) out.mechanisms = checkMechanisms('mechanisms', input.mechanisms);
+  if (input.credentials !== undefined) {
+    if (typeof input.credentials !== 'function') {
+      throw new ConfigError(
+        'credentials',
+        `must be a function returning { username, password } or { token }, got a ${typeof input.credentials}`,
+      );
+    }
+    out.credentials = input.credentials;
+  }
   return out;
 }
 
@@ -708,5 +717,6 @@ export function resolveConnectionOptions(input: string | string[] | ConnectionOp
     confirmTimeoutMs: o.confirmTimeoutMs ?? DEFAULTS.confirmTimeoutMs,
   };
   if (o.connectionName !== undefined) resolved.connectionName = o.connectionName;
+  if (o.credentials !== undefined) resolved.credentials = o.credentials;
   return resolved;
 }

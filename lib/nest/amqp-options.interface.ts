@@ -1,5 +1,5 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
-import type { AmqpSession, FieldTable, Logger, SessionOptions } from '../amqp';
+import type { AmqpSession, FieldTable, Logger, SessionOptions, StreamOffset, StreamOffsetStore } from '../amqp';
 import type { AmqpDeserializer, AmqpSerializer } from './serialization/amqp-serializer.interface';
 import type { ExchangeDefinition, QueueDefinition, TopologyDefinition } from './topology/topology.interface';
 
@@ -27,6 +27,7 @@ export interface RetryPolicy {
   attempts: number;
   /** Delay before each retry, ms; the last one repeats. Give `delays` or `backoff`. */
   delays?: number[];
+  /** Computed delays instead of a list: `initial × factor^(n-1)`, capped at `max`. Used when `delays` is empty. */
   backoff?: RetryBackoff;
   /**
    * Route retries back through a dedicated direct exchange (declared, and bound to the work queue with the queue's
@@ -39,8 +40,11 @@ export interface RetryPolicy {
 
 /** A binding of the handler's queue. Missing fields come from the handler: its exchange, its pattern. */
 export interface HandlerBinding {
+  /** The exchange to bind to (a name: used if it exists, else a durable topic exchange). Default: the handler's. */
   exchange?: string | ExchangeDefinition;
+  /** The binding key (topic wildcards allowed). Default: the handler's pattern. */
   routingKey?: string;
+  /** Binding arguments (headers exchanges: `{ 'x-match': 'all', ... }`). */
   arguments?: FieldTable;
 }
 
@@ -68,9 +72,19 @@ export interface AmqpHandlerOptions {
   ack?: AckMode;
   /** Consumer priority (`x-priority`). */
   priority?: number;
+  /**
+   * Stream queues: where the consumer starts (`'first'`, `'last'`, `'next'`, an offset, a Date, or an interval such
+   * as `'1h'`; `x-stream-offset`). After a recovery it resumes after what it processed, not from here again. Handlers
+   * sharing a queue must agree. Default for a queue declared with `type: 'stream'`: `'next'`.
+   */
+  offset?: StreamOffset;
+  /** Stream queues: keeps the consumer's position across restarts (`load()` / `save(offset)`). */
+  offsetStore?: StreamOffsetStore;
   /** Event handlers only. Without a policy a failed event is nacked without requeue (dead-lettered if the queue has a DLX). */
   retry?: RetryPolicy;
+  /** How this handler's replies are encoded. Default: the server's (JSON, text or binary by value). */
   serializer?: AmqpSerializer;
+  /** How this handler's messages are decoded. Default: the server's (by content type). */
   deserializer?: AmqpDeserializer;
   /** More topology to declare with this handler. */
   topology?: TopologyDefinition;
@@ -91,6 +105,11 @@ export interface AmqpConnectionOptions extends SessionOptions {
   logger?: Logger;
 }
 
+/**
+ * Options of {@link AmqpServer}: a standalone server's connection options (it opens its own session) or a `session`
+ * to share, plus handler defaults and topology. Inside `AmqpModule` the same settings go in the module's `server`
+ * field.
+ */
 export interface AmqpServerOptions extends AmqpConnectionOptions {
   /** Use this session instead of opening one (it is not closed by the server). */
   session?: AmqpSession;
@@ -98,14 +117,25 @@ export interface AmqpServerOptions extends AmqpConnectionOptions {
   defaults?: AmqpHandlerOptions;
   /** Topology declared before the handlers' own. */
   topology?: TopologyDefinition;
+  /** How replies are encoded, unless a handler sets its own. Default {@link DefaultSerializer}. */
   serializer?: AmqpSerializer;
+  /** How messages are decoded, unless a handler sets its own. Default {@link DefaultDeserializer}. */
   deserializer?: AmqpDeserializer;
   /** How long `close()` waits for in-flight handlers, ms. Default 10 000. */
   shutdownTimeout?: number;
 }
 
+/**
+ * How {@link AmqpClient.send} receives replies: `direct` uses RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`),
+ * `queue` a reply queue of the client's own.
+ */
 export type ReplyMode = 'direct' | 'queue';
 
+/**
+ * Options of {@link AmqpClient}: a standalone client's connection options (it opens its own session) or a `session` to
+ * share, plus where requests and events go and how. Inside `AmqpModule` the same settings go in the module's `client`
+ * field. `replyTo` and `replyQueue` are checked in the constructor ({@link ConfigError}).
+ */
 export interface AmqpClientOptions extends AmqpConnectionOptions {
   /** Use this session instead of opening one (it is not closed by the client). */
   session?: AmqpSession;
@@ -138,21 +168,33 @@ export interface AmqpClientOptions extends AmqpConnectionOptions {
   confirmRequests?: boolean;
   /** Default reply timeout for `send`, ms. Default 30 000. */
   timeout?: number;
+  /**
+   * Requests expire with their call: each `send` request carries `expiration` = its timeout (unless the client or
+   * the record sets an `expiration`), so the broker drops a request whose caller has given up instead of a server
+   * handling it later. Default true; false sends requests without a TTL.
+   */
+  expireRequests?: boolean;
   /** Persistent messages (delivery mode 2). Default false for requests, true for events. */
   persistent?: boolean;
   /** Requests/events nobody can route fail at once with UnroutableError. Default true for requests, false for events. */
   mandatory?: boolean;
+  /** Headers added to every request and event (per-message headers from `AmqpRecordBuilder` win). */
   headers?: FieldTable;
+  /** Message priority (0-255; used by queues with `maxPriority`). Default: none. */
   priority?: number;
   /** Per-message TTL, ms. */
   expiration?: string | number;
+  /** The `app-id` property of every message. */
   appId?: string;
+  /** How request and event payloads are encoded. Default {@link DefaultSerializer}. */
   serializer?: AmqpSerializer;
+  /** How replies are decoded. Default {@link DefaultDeserializer}. */
   deserializer?: AmqpDeserializer;
 }
 
 /** A publisher bound to an exchange, injected with `@InjectPublisher(name)`. */
 export interface AmqpPublisherDefinition {
+  /** The publisher's name: its injection token together with the connection name. */
   name: string;
   /** Exchange to publish to; a definition is declared at start-up. */
   exchange: string | ExchangeDefinition;
@@ -162,11 +204,18 @@ export interface AmqpPublisherDefinition {
   persistent?: boolean;
   /** Default false. */
   mandatory?: boolean;
+  /** Headers added to every message (per-call headers win). */
   headers?: FieldTable;
+  /** The `app-id` property of every message. */
   appId?: string;
+  /** How payloads are encoded. Default: the module's `serializer`, else {@link DefaultSerializer}. */
   serializer?: AmqpSerializer;
 }
 
+/**
+ * Options of {@link AmqpModule.forRoot} (and what `forRootAsync`'s factory returns): one connection's settings, its
+ * shared topology and publishers, and the settings of its DI-managed server and client.
+ */
 export interface AmqpModuleOptions extends AmqpConnectionOptions {
   /** Topology declared when the module starts (exchanges shared by publishers and servers). */
   topology?: TopologyDefinition;
@@ -178,27 +227,39 @@ export interface AmqpModuleOptions extends AmqpConnectionOptions {
   client?: Omit<AmqpClientOptions, keyof AmqpConnectionOptions | 'session'>;
   /** Graceful shutdown bound for in-flight handlers and outstanding confirms, ms. Default 10 000. */
   shutdownTimeout?: number;
+  /** Default serializer of the connection's server, client and publishers. Default {@link DefaultSerializer}. */
   serializer?: AmqpSerializer;
+  /** Default deserializer of the connection's server and client. Default {@link DefaultDeserializer}. */
   deserializer?: AmqpDeserializer;
 }
 
+/** Options of {@link AmqpModule.forRoot}: the module options and the module's visibility. */
 export interface AmqpModuleRootOptions extends AmqpModuleOptions {
   /** Make the module's providers (publishers, client, server, health) visible everywhere. Default false. */
   isGlobal?: boolean;
 }
 
+/**
+ * Options of {@link AmqpModule.forRootAsync}: the module options come from `useFactory` (e.g. from `ConfigService`),
+ * with its `imports` and `inject`.
+ */
 export interface AmqpModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
   /** Connection name; must be known before the factory runs. Default 'default'. */
   name?: string;
+  /** Make the module's providers (publishers, client, server, health) visible everywhere. Default false. */
   isGlobal?: boolean;
+  /** Returns the module options (its `name` is ignored: the `name` above is used). */
   useFactory: (...args: never[]) => AmqpModuleOptions | Promise<AmqpModuleOptions>;
+  /** Providers passed to `useFactory`, in order. */
   inject?: Array<InjectionToken | OptionalFactoryDependency>;
   /** Publishers must be known before the factory runs (their tokens); their settings may come from the factory too. */
   publishers?: AmqpPublisherDefinition[];
 }
 
+/** Options of {@link AmqpModule.forFeature}: a feature module's own publishers on one of the app's connections. */
 export interface AmqpFeatureOptions {
-  /** Default 'default'. */
+  /** The connection (its `forRoot` name) the publishers use. Default 'default'. */
   connection?: string;
+  /** The publishers; each exchange is declared when the feature module starts (a mismatch fails start-up). */
   publishers: AmqpPublisherDefinition[];
 }

@@ -30,6 +30,7 @@ import { AmqpServer } from './server/amqp.server';
  */
 @Module({})
 export class AmqpCoreModule {
+  /** The core module of connection `name` (used by `AmqpModule.forRoot` / `forRootAsync`; not for direct use). */
   static register(name: string, optionsProvider: Provider, imports: DynamicModule['imports'] = []): DynamicModule {
     const hostToken = getAmqpLifecycleToken(name);
     const providers: Provider[] = [
@@ -71,6 +72,14 @@ export class AmqpCoreModule {
  */
 @Module({})
 export class AmqpModule {
+  /**
+   * One connection from static options. Its session connects while the module initialises (start-up fails with
+   * {@link AmqpStartupError} after `startupTimeout`, 30 s by default, unless `startWithoutBroker`), then the module
+   * topology and the publishers' exchanges are declared (a {@link TopologyMismatchError} or {@link ConfigError} stops
+   * start-up). For the `default` connection it also provides `AmqpSession`, `AmqpServer`, `AmqpClient` and
+   * `AmqpHealthIndicator` as class tokens; every connection's providers are reachable with `@InjectAmqpSession(name)`
+   * and friends.
+   */
   static forRoot(options: AmqpModuleRootOptions = {}): DynamicModule {
     checkModuleOptions(options, true);
     const name = options.name ?? DEFAULT_CONNECTION_NAME;
@@ -79,6 +88,10 @@ export class AmqpModule {
     return AmqpModule.root(name, optionsProvider, undefined, isGlobal, options.publishers ?? []);
   }
 
+  /**
+   * One connection whose options come from a factory (`useFactory`, with `imports` and `inject`), e.g. from
+   * `ConfigService`. `name` and the publishers' names must be given here, before the factory runs.
+   */
   static forRootAsync(options: AmqpModuleAsyncOptions): DynamicModule {
     checkAsyncModuleOptions(options);
     const name = options.name ?? DEFAULT_CONNECTION_NAME;
@@ -94,6 +107,11 @@ export class AmqpModule {
     return AmqpModule.root(name, optionsProvider, options.imports, options.isGlobal, options.publishers ?? []);
   }
 
+  /**
+   * A feature module's own publishers on a connection of the app (`forRoot` must be imported somewhere). Each
+   * publisher's exchange is declared when the feature module starts. Pass the publishers alone for the default
+   * connection.
+   */
   static forFeature(options: AmqpFeatureOptions | AmqpPublisherDefinition[]): DynamicModule {
     checkFeatureOptions(options);
     const { connection = DEFAULT_CONNECTION_NAME, publishers } = Array.isArray(options)

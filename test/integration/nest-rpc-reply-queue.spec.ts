@@ -89,12 +89,12 @@ describe("Nest RPC with replyTo: 'queue'", () => {
       { echo: 3 },
     ]);
     expect(seenReplyTo).toEqual([replyQueue, replyQueue, replyQueue]);
-    // One consumer (this client's); a plain non-durable queue, so that it outlives a reconnect of the client, which
-    // the broker deletes once nobody has used it for a while.
+    // One consumer (this client's); a durable, non-exclusive queue (RabbitMQ 4.3 refuses transient non-exclusive
+    // ones), so that it outlives a reconnect of the client, which the broker deletes once nobody has used it a while.
     await expect(queueRow(replyQueue)).resolves.toEqual({
       name: replyQueue,
       consumers: 1,
-      durable: false,
+      durable: true,
       exclusive: false,
       auto_delete: false,
       arguments: [['x-expires', 'signedint', FIXED_REPLY_QUEUE_EXPIRES_MS]],

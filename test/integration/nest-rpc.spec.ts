@@ -129,7 +129,7 @@ describe('Nest RPC over AMQP', () => {
     await expect(firstValueFrom(client.send({ v: 1, cmd: 'sum' }, [1, 2, 3]))).resolves.toBe(6);
   });
 
-  it('awaits an Observable result and replies with its last value', async () => {
+  it('an Observable result is streamed: lastValueFrom(send()) gets its last value', async () => {
     await expect(lastValueFrom(client.send('order.stream', {}))).resolves.toBe(3);
   });
 

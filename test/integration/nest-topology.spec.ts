@@ -195,6 +195,26 @@ describe('topology declared by decorators', () => {
     expect(await probe.queueInfo(name)).toMatchObject({ consumerCount: 0 });
   });
 
+  it('a queue that exists as another queue type stops start-up with an error that says so in words', async () => {
+    const name = probe.queue('wrong-queue-type');
+    const ch = await probe.connection.createChannel();
+    await ch.assertQueue(name, { durable: true });
+    await ch.close();
+
+    @Controller()
+    class WrongQueueTypeController {
+      @AmqpEventPattern('wrong.queue.type', { queue: { name, type: 'quorum' } })
+      handle() {}
+    }
+
+    const err = await rejection(startMicroservice({ controllers: [WrongQueueTypeController] }));
+    expect(err).toBeInstanceOf(TopologyMismatchError);
+    expect(err).toMatchObject({ entity: 'queue', entityName: name, argument: 'x-queue-type' });
+    expect(err.message).toContain(
+      `queue '${name}' exists on the broker as a classic queue, but this application declares it as a quorum queue`,
+    );
+  });
+
   it('an exchange that exists with another type stops start-up, naming the exchange', async () => {
     const name = probe.exchange('wrong-type');
     const ch = await probe.connection.createChannel();

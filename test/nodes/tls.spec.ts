@@ -4,7 +4,7 @@ import {
   AmqpConnection,
   AmqpSession,
   AuthenticationError,
-  ConnectionLostError,
+  CertificateError,
   ReplyCode,
   type ConnectOptions,
   type SessionMessage,
@@ -85,7 +85,8 @@ describe('TLS node: server verification', () => {
 
   it('without a CA the server certificate is refused (verification is on by default)', async () => {
     const err = await connectError({ url: `amqps://guest:guest@127.0.0.1:${tls.tlsPort}` });
-    expect(err).toBeInstanceOf(ConnectionLostError);
+    expect(err).toBeInstanceOf(CertificateError);
+    expect((err as CertificateError).code).toMatch(/SELF_SIGNED|UNABLE_TO/);
     expect(err.message).toContain(`127.0.0.1:${tls.tlsPort}`);
     expect(err.message).toMatch(/self[- ]signed|unable to (get|verify)|certificate/i);
   });
@@ -95,19 +96,66 @@ describe('TLS node: server verification', () => {
       url: `amqps://guest:guest@127.0.0.1:${tls.tlsPort}`,
       tls: { ca: tls.pki.pem.otherCa },
     });
-    expect(err).toBeInstanceOf(ConnectionLostError);
+    expect(err).toBeInstanceOf(CertificateError);
     expect(err.message).toMatch(/self[- ]signed|unable to (get|verify)|certificate/i);
   });
 
   it('a server name the certificate does not carry is refused; one it carries (DNS:localhost) is accepted', async () => {
     const base = { url: `amqps://guest:guest@127.0.0.1:${tls.tlsPort}` };
     const err = await connectError({ ...base, tls: { ca: tls.pki.pem.ca, servername: 'wrong.example' } });
-    expect(err).toBeInstanceOf(ConnectionLostError);
+    expect(err).toBeInstanceOf(CertificateError);
+    expect((err as CertificateError).code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
     expect(err.message).toMatch(/wrong\.example/);
     expect(err.message).toMatch(/does not match|altnames/i);
     await withConnection({ ...base, tls: { ca: tls.pki.pem.ca, servername: 'localhost' } }, async (conn) =>
       expect(conn.isOpen).toBe(true),
     );
+  });
+
+  it('an AmqpSession whose only URL serves a certificate it cannot verify fails once with CertificateError: recoveryFailed, no retry', async () => {
+    const attempts = jest.spyOn(AmqpConnection, 'connectOnce');
+    const session = new AmqpSession({
+      url: `amqps://guest:guest@127.0.0.1:${tls.tlsPort}`,
+      tls: { ca: tls.pki.pem.otherCa },
+      connectionAttempts: 3,
+      retryDelay: 0.005,
+      reconnect: { initialDelayMs: 5, maxDelayMs: 10 },
+      logger: silent,
+    });
+    try {
+      const failed: Error[] = [];
+      session.on('recoveryFailed', (_role, e) => failed.push(e));
+      const err = await rejection(session.connect());
+      expect(err).toBeInstanceOf(CertificateError);
+      expect(err.message).toContain('server certificate refused');
+      // A retry would come within 10 ms: a window of 50 times that shows none.
+      const retried = new Promise<string>((resolve) => session.once('reconnecting', (role) => resolve(role)));
+      const quiet = new Promise<string>((resolve) => setTimeout(() => resolve('none'), 500));
+      expect(await Promise.race([retried, quiet])).toBe('none');
+      expect(attempts).toHaveBeenCalledTimes(2); // one per connection (publisher, consumer), no second round
+      expect(failed).toHaveLength(2);
+      for (const e of failed) expect(e).toBeInstanceOf(CertificateError);
+    } finally {
+      attempts.mockRestore();
+      await session.close();
+    }
+  });
+
+  it('one URL with a refused certificate does not keep a session from the next URL of the round', async () => {
+    const session = new AmqpSession({
+      url: [`amqps://guest:guest@127.0.0.1:${tls.tlsPort}`, tls.node.url],
+      tls: { ca: tls.pki.pem.otherCa },
+      logger: silent,
+    });
+    try {
+      await session.connect();
+      const queue = uniqueName('tls-fallback');
+      await session.queueDeclare(queue, { durable: false, autoDelete: true });
+      await session.publish('', queue, Buffer.from('via the plain listener'));
+      await session.queueDelete(queue);
+    } finally {
+      await session.close();
+    }
   });
 
   it('verify=false connects without a CA', async () => {

@@ -14,6 +14,7 @@ const AMQP_VALUES = [
   'AuthenticationError',
   'BlockedTimeoutError',
   'BufferOverflowError',
+  'CertificateError',
   'Channel',
   'ChannelError',
   'ClosedError',
@@ -21,6 +22,7 @@ const AMQP_VALUES = [
   'ConnectionError',
   'ConnectionLostError',
   'ConsumerCancelledError',
+  'CredentialsError',
   'ConsumerStream',
   'EncodeError',
   'HeartbeatTimeoutError',
@@ -45,6 +47,8 @@ const AMQP_TYPES = [
   'ConnectionOptionsInput',
   'ConsumeOptions',
   'Consumer',
+  'Credentials',
+  'CredentialsProvider',
   'DeclareCallOptions',
   'DecodedProperties',
   'Endpoint',
@@ -81,6 +85,8 @@ const AMQP_TYPES = [
   'SessionOptions',
   'SessionRole',
   'SetupFailure',
+  'StreamOffset',
+  'StreamOffsetStore',
   'TlsOptions',
 ];
 

@@ -28,6 +28,7 @@ import { AmqpRpcError, fromErrorBody } from '../server/rpc-error';
 import { SessionListeners } from '../session-listeners';
 import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel, type ReplyRequest } from './reply-channel';
 
+/** What an {@link AmqpClient}'s `status` stream emits: `connected`, `disconnected` or `reconnecting`. */
 export type AmqpClientStatus = AmqpSessionStatus;
 
 /** A request waiting for its reply: what the reply channel publishes, and what unsubscribing cancels. */
@@ -142,6 +143,7 @@ const MAX_ROUTING_KEY_BYTES = 255;
  */
 // Status is `string` (values: AmqpClientStatus) so that the class fits `ClientsModule`'s `customClass: Type<ClientProxy>`.
 export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => unknown>, string> {
+  /** The connection name (option `name`, or the shared session's name; default `default`). */
   readonly name: string;
   private session: AmqpSession | null;
   private readonly ownsSession: boolean;
@@ -199,6 +201,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     this._status$.next('disconnected');
   }
 
+  /** The client's session (shared, or its own once `connect()` was called); throws before that. */
   unwrap<T = AmqpSession>(): T {
     if (!this.session) throw new Error('AmqpClient: not connected yet (no session)');
     return this.session as T;
@@ -220,14 +223,18 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
 
   /** What `JSON.stringify` shows: never the options (they may hold the URL's password and the TLS key). */
   toJSON(): {
+    /** The connection name. */
     name: string;
+    /** `idle` before the first `connect()`, `connected` once it resolved, `closed` after `close()`. */
     state: 'idle' | 'connecting' | 'connected' | 'closed';
+    /** The session's own summary (endpoints without passwords), or null before it exists. */
     session: ReturnType<AmqpSession['toJSON']> | null;
   } {
     const state = this.closed ? 'closed' : this.attached ? 'connected' : this.connecting ? 'connecting' : 'idle';
     return { name: this.name, state, session: this.session?.toJSON() ?? null };
   }
 
+  /** What `util.inspect` shows: the same as `toJSON`. */
   [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
     return `AmqpClient ${show(this.toJSON(), options)}`;
   }
@@ -303,6 +310,10 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     const correlationId = options.correlationId ?? this.callIds.next();
     message.properties.correlationId = correlationId;
     const timeoutMs = options.timeout ?? this.options.timeout ?? DEFAULT_RPC_TIMEOUT_MS;
+    // Nobody waits for a reply after the timeout: the broker may drop the request by then.
+    if (message.properties.expiration === undefined && this.options.expireRequests !== false) {
+      message.properties.expiration = String(Math.ceil(timeoutMs));
+    }
     const call = new PendingCall(
       this.pending,
       correlationId,
@@ -399,28 +410,44 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     return this.replies;
   }
 
+  /**
+   * A reply ends its call — unless it is one value of a streamed reply (`x-warren-stream: 'next'`): then `send()`
+   * emits it and keeps waiting, its timeout starting over, until the closing `'end'` reply (or an error reply).
+   */
   private onReply(m: Message): void {
     const id = m.properties.correlationId;
     const call = id === undefined ? undefined : this.pending.get(id);
-    if (!call || !call.finish()) {
+    const headers = m.properties.headers;
+    const stream = headers?.[WarrenHeaders.STREAM];
+    if (!call || (stream === 'next' ? !call.active : !call.finish())) {
       this.logger.debug?.(`dropped a reply nobody waits for (correlation id '${id ?? ''}')`);
+      return;
+    }
+    if (stream === 'end') {
+      call.callback({ isDisposed: true });
       return;
     }
     let value: unknown;
     let isError = false;
     try {
-      const headers = m.properties.headers;
       if (headers !== undefined) {
         const flag = headers[WarrenHeaders.ERROR];
         isError = flag === true || flag === 'true';
       }
       value = this.amqpDeserializer.deserialize(m.body, m.properties);
     } catch (err) {
+      if (stream === 'next') call.finish();
       call.callback({ err });
       return;
     }
     if (isError) {
       call.callback({ err: new AmqpRpcError(fromErrorBody(value), call.pattern) });
+      return;
+    }
+    if (stream === 'next') {
+      clearTimeout(call.timer);
+      call.timer = setTimeout(this.onCallTimeout, call.timeoutMs, call);
+      call.callback({ response: value });
       return;
     }
     call.callback({ response: value, isDisposed: true });

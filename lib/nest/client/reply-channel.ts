@@ -199,9 +199,10 @@ export interface QueueReplyOptions {
  * pool (buffered through outages).
  *
  * By default the queue is private (exclusive, server-named): after a recovery it has a new name, so replies addressed
- * to the old one are lost (`onLost`). A fixed name (`queue`) is a plain, non-durable queue that outlives a reconnect
- * (replies wait in it) and that the broker deletes once unused for FIXED_REPLY_QUEUE_EXPIRES_MS; opening it fails
- * with a ConfigError when another consumer already reads it. Both are deleted on close.
+ * to the old one are lost (`onLost`). A fixed name (`queue`) is a durable, non-exclusive queue that outlives a
+ * reconnect (replies wait in it) and that the broker deletes once unused for FIXED_REPLY_QUEUE_EXPIRES_MS; opening
+ * it fails with a ConfigError when another consumer already reads it. Both are deleted on close. (Durable, because
+ * RabbitMQ 4.3 refuses transient non-exclusive queues by default; its expiry still removes it.)
  */
 export class QueueReplyChannel implements ReplyChannel {
   private consumer: Promise<SessionConsumer> | null = null;
@@ -263,7 +264,7 @@ export class QueueReplyChannel implements ReplyChannel {
       fixed === undefined
         ? await this.session.queueDeclare('', { exclusive: true, autoDelete: true, durable: false })
         : await this.session.queueDeclare(fixed, {
-            durable: false,
+            durable: true,
             exclusive: false,
             autoDelete: false,
             arguments: { 'x-expires': FIXED_REPLY_QUEUE_EXPIRES_MS },

@@ -13,6 +13,7 @@ export interface DeliverySettlement {
   reject(requeue: boolean): void;
 }
 
+/** What an {@link AmqpContext} is made of: the message, its pattern, its queue and how it is settled. */
 export type AmqpContextArgs = [message: SessionMessage, pattern: string, queue: string, settlement: DeliverySettlement];
 
 /**
@@ -35,26 +36,32 @@ export class AmqpContext extends BaseRpcContext<AmqpContextArgs> {
     return this.args[2];
   }
 
+  /** The routing key it was published with. */
   getRoutingKey(): string {
     return this.args[0].fields.routingKey;
   }
 
+  /** The exchange it was published to (`''`: the default exchange). */
   getExchange(): string {
     return this.args[0].fields.exchange;
   }
 
+  /** Its basic properties: `contentType`, `messageId`, `correlationId`, `replyTo`, `timestamp`, `headers`... */
   getProperties(): DecodedProperties {
     return this.args[0].properties;
   }
 
+  /** Its delivery fields: delivery tag, redelivered, exchange, routing key, consumer tag. */
   getFields(): MessageFields {
     return this.args[0].fields;
   }
 
+  /** Its headers (`{}` when it has none). */
   getHeaders(): FieldTable {
     return this.args[0].properties.headers ?? {};
   }
 
+  /** The broker delivered it before and it was not acked (a crash or a lost connection mid-handling). */
   isRedelivered(): boolean {
     return this.args[0].fields.redelivered;
   }
@@ -66,11 +73,23 @@ export class AmqpContext extends BaseRpcContext<AmqpContextArgs> {
     return Number.isFinite(n) && n >= 1 ? n : 1;
   }
 
+  /** Its offset in the stream it was consumed from (`x-stream-offset`); undefined for other queues. */
+  getStreamOffset(): number | undefined {
+    return this.args[0].streamOffset;
+  }
+
+  /** The broker's delivery count (`x-delivery-count`, quorum queues): 0 on a first delivery; undefined elsewhere. */
+  getDeliveryCount(): number | undefined {
+    const raw = this.getHeaders()['x-delivery-count'];
+    return typeof raw === 'number' ? raw : typeof raw === 'bigint' ? Number(raw) : undefined;
+  }
+
   /** Whether the message was acked, nacked or rejected already. */
   get isSettled(): boolean {
     return this.args[3].settled;
   }
 
+  /** Acknowledge the message (`ack: 'manual'` handlers). A no-op once settled. */
   ack(): void {
     this.args[3].ack();
   }

@@ -4,7 +4,15 @@ import type { AmqpSession } from '../../amqp';
 /** Terminus' `HealthIndicatorResult` shape: `{ [key]: { status: 'up' | 'down', ...details } }`. */
 export type AmqpHealthIndicatorResult = Record<
   string,
-  { status: 'up' | 'down'; connection: string; blocked: boolean; [detail: string]: unknown }
+  {
+    /** `up` when the session is ready. */
+    status: 'up' | 'down';
+    /** The connection name. */
+    connection: string;
+    /** The broker blocks publishing (a resource alarm). */
+    blocked: boolean;
+    [detail: string]: unknown;
+  }
 >;
 
 /**
@@ -13,10 +21,12 @@ export type AmqpHealthIndicatorResult = Record<
  * without Warren importing terminus.
  */
 export class AmqpHealthCheckError extends Error {
+  /** Marks it as a health check failure for terminus. */
   readonly isHealthCheckError = true;
 
   constructor(
     message: string,
+    /** The failed result, as terminus reports it. */
     readonly causes: AmqpHealthIndicatorResult,
   ) {
     super(message);
@@ -58,10 +68,18 @@ export class AmqpHealthIndicator {
   }
 
   /** What `JSON.stringify` shows: the health and the session's own (password-free) summary. */
-  toJSON(): { healthy: boolean; blocked: boolean; session: ReturnType<AmqpSession['toJSON']> } {
+  toJSON(): {
+    /** What `isHealthy()` says. */
+    healthy: boolean;
+    /** The broker blocks publishing. */
+    blocked: boolean;
+    /** The session's own summary (endpoints without passwords). */
+    session: ReturnType<AmqpSession['toJSON']>;
+  } {
     return { healthy: this.isHealthy(), blocked: this.blocked, session: this.session.toJSON() };
   }
 
+  /** What `util.inspect` shows: the same as `toJSON`. */
   [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
     return `AmqpHealthIndicator ${show(this.toJSON(), options)}`;
   }

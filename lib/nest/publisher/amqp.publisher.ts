@@ -19,7 +19,9 @@ export type PublishCallOptions = Omit<AmqpRecordOptions, 'exchange' | 'timeout'>
  * TimeoutError / BufferOverflowError. Inject it with `@InjectPublisher(name)`.
  */
 export class AmqpPublisher {
+  /** The publisher's name (its definition's). */
   readonly name: string;
+  /** The exchange it publishes to. */
   readonly exchange: string;
   private readonly serializer: AmqpSerializer;
   /** Set once `ready` resolved: later publishes skip the declaration wait (and its timer). */

@@ -55,22 +55,25 @@ function retryDelay(policy: RetryPolicy, n: number): number {
   return Math.round(delay);
 }
 
+/** The default parking-lot queue of a work queue: `<queue>.parking-lot`. */
 export function parkingLotName(queue: string): string {
   return `${queue}.parking-lot`;
 }
 
+/** The retry queue of a work queue for one delay: `<queue>.retry.<delayMs>`. */
 export function retryQueueName(queue: string, delayMs: number): string {
   return `${queue}.retry.${delayMs}`;
 }
 
 /**
  * Retry queues: one per distinct delay, every message in it waits the same time (no head-of-line blocking), then is
- * dead-lettered back to the work queue through the default exchange (or the policy's exchange).
+ * dead-lettered back to the work queue through the default exchange (or the policy's exchange). Always durable, also
+ * for a transient work queue: RabbitMQ 4.3 refuses transient non-exclusive queues by default.
  */
-export function retryQueueDefinitions(queue: string, policy: ResolvedRetryPolicy, durable: boolean): QueueDefinition[] {
+export function retryQueueDefinitions(queue: string, policy: ResolvedRetryPolicy): QueueDefinition[] {
   return [...new Set(policy.delays)].map((delay) => ({
     name: retryQueueName(queue, delay),
-    durable,
+    durable: true,
     messageTtl: delay,
     deadLetterExchange: policy.exchange,
     deadLetterRoutingKey: queue,

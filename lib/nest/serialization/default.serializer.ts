@@ -1,8 +1,11 @@
 import type { MessageProperties } from '../../amqp';
 import type { AmqpDeserializer, AmqpSerializer, SerializedBody } from './amqp-serializer.interface';
 
+/** The content type of JSON bodies. */
 export const CONTENT_TYPE_JSON = 'application/json';
+/** The content type of string bodies (UTF-8). */
 export const CONTENT_TYPE_TEXT = 'text/plain';
+/** The content type of Buffer bodies. */
 export const CONTENT_TYPE_BINARY = 'application/octet-stream';
 
 /** A body the deserializer could not read. Such a message is rejected, never requeued. */
@@ -18,6 +21,7 @@ export class DeserializationError extends Error {
  * else as JSON (application/json). `undefined` becomes an empty body.
  */
 export class DefaultSerializer implements AmqpSerializer {
+  /** Encode `value` by its type (see the class). A value `JSON.stringify` cannot encode (a BigInt, a cycle) throws. */
   serialize(value: unknown): SerializedBody {
     if (value === undefined) return { body: Buffer.alloc(0) };
     if (Buffer.isBuffer(value)) return { body: value, contentType: CONTENT_TYPE_BINARY };
@@ -36,6 +40,7 @@ export class DefaultSerializer implements AmqpSerializer {
  * not parse throws DeserializationError.
  */
 export class DefaultDeserializer implements AmqpDeserializer {
+  /** Decode `body` by its content type (see the class); throws {@link DeserializationError} for bad JSON. */
   deserialize(body: Buffer, properties: MessageProperties): unknown {
     if (body.length === 0) return undefined;
     const contentType = properties.contentType;

@@ -17,6 +17,7 @@ import { planHandlers, type HandlerRegistration } from './handler-routes';
 import { QueueConsumer, type ConsumerHost } from './queue-consumer';
 import { SessionListeners } from '../session-listeners';
 
+/** What an {@link AmqpServer}'s `status` stream emits: `connected`, `disconnected` or `reconnecting`. */
 export type AmqpServerStatus = AmqpSessionStatus;
 
 /**
@@ -35,6 +36,7 @@ export class AmqpServer
   override readonly transportId = WARREN_TRANSPORT;
   /** Event handler failures are ours to handle (retry, nack), not only logged by Nest. */
   override readonly propagatesEventHandlerErrors = true;
+  /** The connection name (option `name`, or the shared session's name; default `default`). */
   readonly name: string;
   protected override readonly logger: ReturnType<typeof createAmqpLogger>['nest'];
   private readonly amqpLogger: Logger;
@@ -68,13 +70,17 @@ export class AmqpServer
 
   /** What `JSON.stringify` shows: never the options (they may hold the URL's password and the TLS key). */
   toJSON(): {
+    /** The connection name. */
     name: string;
+    /** Where the server is: `idle` before `listen`, `listening` once consuming, `closed` after `close()`. */
     state: 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
+    /** The session's own summary (endpoints without passwords), or null before it exists. */
     session: ReturnType<AmqpSession['toJSON']> | null;
   } {
     return { name: this.name, state: this.state, session: this.session?.toJSON() ?? null };
   }
 
+  /** What `util.inspect` shows: the same as `toJSON`. */
   [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
     return `AmqpServer ${show(this.toJSON(), options)}`;
   }
@@ -88,6 +94,10 @@ export class AmqpServer
     this.listeners.add(event, callback);
   }
 
+  /**
+   * Called by Nest for each `@MessagePattern` / `@EventPattern` handler (pattern normalised to its routing key, extras
+   * being the handler's {@link AmqpHandlerOptions}); the handlers are planned into queues and consumers at `listen`.
+   */
   override addHandler(
     pattern: unknown,
     callback: MessageHandler,
@@ -110,6 +120,12 @@ export class AmqpServer
     return routingKeyFromPattern(pattern);
   }
 
+  /**
+   * Called by Nest (`app.startAllMicroservices()`, `app.listen()`): connects (own session, bounded by
+   * `startupTimeout`), declares every exchange, queue and binding, then starts the consumers. A configuration mistake
+   * ({@link ConfigError}), a topology mismatch ({@link TopologyMismatchError}) or an unreachable broker
+   * ({@link AmqpStartupError}) fails start-up; with `startWithoutBroker` the consumers start once the broker is up.
+   */
   async listen(callback: (err?: unknown, ...info: unknown[]) => void): Promise<void> {
     try {
       await this.start();

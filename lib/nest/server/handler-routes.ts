@@ -1,5 +1,5 @@
 import type { MessageHandler } from '@nestjs/microservices';
-import { ConfigError } from '../../amqp';
+import { ConfigError, type StreamOffset, type StreamOffsetStore } from '../../amqp';
 import { describeQueue } from '../../amqp/declare-options';
 import { checkHandlerOptions } from '../amqp-options.check';
 import type { AckMode, AmqpHandlerOptions } from '../amqp-options.interface';
@@ -37,6 +37,9 @@ export interface QueuePlan {
   concurrency: number;
   priority?: number;
   noAck: boolean;
+  /** Stream queues: where the consumer starts, and its offset store. */
+  offset?: StreamOffset;
+  offsetStore?: StreamOffsetStore;
 }
 
 export interface RouteDefaults {
@@ -94,8 +97,7 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
         throw new ConfigError(`${origin}.retry`, 'a retry policy needs a named queue (this one is server-named)');
       }
       retry = resolveRetryPolicy(o.retry, queue.name);
-      const durable = plan.queueDefinition(queue)?.durable ?? true;
-      for (const q of retryQueueDefinitions(queue.name, retry, durable)) plan.queue(q, `retry policy of ${origin}`);
+      for (const q of retryQueueDefinitions(queue.name, retry)) plan.queue(q, `retry policy of ${origin}`);
       plan.queue({ name: retry.parkingLot, durable: true }, `retry policy of ${origin}`);
       if (retry.exchange !== '') {
         plan.exchange({ name: retry.exchange, type: 'direct', durable: true }, `retry policy of ${origin}`);
@@ -149,6 +151,29 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
     if (concurrency !== Infinity && (!Number.isInteger(concurrency) || concurrency < 1)) {
       throw new ConfigError(`${where}.concurrency`, `must be an integer >= 1, got ${concurrency}`);
     }
-    return { queue, routes, prefetch, concurrency, priority: explicit((o) => o.priority), noAck: modes.has('none') };
+    return {
+      queue,
+      routes,
+      prefetch,
+      concurrency,
+      priority: explicit((o) => o.priority),
+      noAck: modes.has('none'),
+      offset: agreed(options, 'offset', where),
+      offsetStore: agreed(options, 'offsetStore', where),
+    };
   });
+}
+
+/** A consumer setting the handlers of one queue must agree on (undefined when none sets it). */
+function agreed<K extends 'offset' | 'offsetStore'>(
+  options: AmqpHandlerOptions[],
+  key: K,
+  where: string,
+): AmqpHandlerOptions[K] {
+  const values = options.map((o) => o[key]).filter((v) => v !== undefined);
+  const first = values[0];
+  const same = (v: unknown): boolean =>
+    v === first || (v instanceof Date && first instanceof Date && v.getTime() === first.getTime());
+  if (!values.every(same)) throw new ConfigError(`${where}.${key}`, 'its handlers give different values; give one');
+  return first;
 }

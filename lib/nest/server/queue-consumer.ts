@@ -1,5 +1,5 @@
 import type { MessageHandler } from '@nestjs/microservices';
-import { isObservable, lastValueFrom } from 'rxjs';
+import { isObservable, lastValueFrom, type Observable } from 'rxjs';
 import type { AmqpSession, FieldTable, Logger, PublishOptions, SessionConsumer, SessionMessage } from '../../amqp';
 import { WaiterList } from '../../amqp/deferred';
 import { WarrenHeaders } from '../amqp.constants';
@@ -91,11 +91,13 @@ export class QueueConsumer {
   }
 
   async start(): Promise<void> {
-    const { prefetch, noAck, priority } = this.plan;
+    const { prefetch, noAck, priority, offset, offsetStore } = this.plan;
     this.consumer = await this.host.session.consume(this.plan.queue.name, (m) => this.onMessage(m), {
       prefetch,
       noAck,
       priority,
+      offset,
+      offsetStore,
       onCancel: () =>
         this.host.logger.warn(`the broker cancelled the consumer of queue '${this.queue}' (queue deleted?)`),
     });
@@ -235,13 +237,21 @@ export class QueueConsumer {
     try {
       // Nest's handlers return a Promise of a value or of an Observable: only an Observable needs rxjs.
       result = await this.host.invoke(route.handler, data, ctx);
-      if (isObservable(result)) result = await lastValueFrom(result, { defaultValue: undefined });
+      if (isObservable(result)) {
+        if (!route.isEvent && replyTo) result = await this.streamReplies(msg, route, result);
+        else result = await lastValueFrom(result, { defaultValue: undefined });
+      }
     } catch (error) {
-      failure = { error };
+      failure = error instanceof StreamFailure ? { error: error.cause } : { error };
     }
 
     if (!route.isEvent && replyTo) {
-      const sending = this.reply(msg, route, failure ? toErrorEnvelope(failure.error) : undefined, result);
+      // A failure, also one part-way through a stream of replies, is answered with an error reply (which ends it).
+      const sending = failure
+        ? this.reply(msg, route, toErrorEnvelope(failure.error))
+        : result === STREAMED
+          ? this.reply(msg, route, undefined, undefined, 'end')
+          : this.reply(msg, route, undefined, result);
       if (sending) await sending;
       if (route.ack === 'auto') settlement.ack();
       else if (failure && !settlement.settled) settlement.nack(false);
@@ -297,6 +307,53 @@ export class QueueConsumer {
     }
   }
 
+  /**
+   * A request handler's Observable: a value followed at once by completion (what `of(x)` or a Promise gives) is one
+   * plain reply, returned for the caller to send as always. Otherwise — a second value, or no completion by the next
+   * turn of the event loop — every value goes out as soon as it comes, as a reply marked `x-warren-stream: 'next'`,
+   * and the caller closes the stream with an empty `'end'` reply. Replies go out in order: each waits for the one
+   * before (a fallback publish through the session is asynchronous). Resolves with the only value (or undefined) or
+   * STREAMED; an error of the Observable rejects as a StreamFailure once the replies before it are out.
+   */
+  private streamReplies(msg: SessionMessage, route: Route, values: Observable<unknown>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let chain: Promise<void> = Promise.resolve();
+      let held: { value: unknown } | undefined;
+      let streaming = false;
+      let flush: NodeJS.Immediate | undefined;
+      const send = (value: unknown): void => {
+        chain = chain.then(() => this.reply(msg, route, undefined, value, 'next'));
+      };
+      const startStreaming = (): void => {
+        if (flush) clearImmediate(flush);
+        flush = undefined;
+        streaming = true;
+        if (held) send(held.value);
+        held = undefined;
+      };
+      values.subscribe({
+        next: (value) => {
+          if (streaming) return send(value);
+          if (!held) {
+            held = { value };
+            flush = setImmediate(startStreaming);
+            return;
+          }
+          startStreaming();
+          send(value);
+        },
+        error: (err: unknown) => {
+          if (flush) clearImmediate(flush);
+          void chain.then(() => reject(new StreamFailure('streamed reply failed', { cause: err })));
+        },
+        complete: () => {
+          if (flush) clearImmediate(flush);
+          void chain.then(() => resolve(streaming ? STREAMED : held?.value));
+        },
+      });
+    });
+  }
+
   private route(pattern: string, fromHeader: boolean, msg: SessionMessage): Route | undefined {
     const hit = this.plan.routes.match(pattern);
     if (hit) return hit;
@@ -326,10 +383,14 @@ export class QueueConsumer {
     route: Route | undefined,
     error?: RpcErrorEnvelope,
     value?: unknown,
+    stream?: 'next' | 'end',
   ): Promise<void> | undefined {
     const replyTo = msg.properties.replyTo;
     if (!replyTo) return undefined;
-    const reply = encodeReply(route, error, value);
+    const reply = stream === 'end' ? STREAM_END_REPLY : encodeReply(route, error, value);
+    if (stream === 'next' && !reply.headers?.[WarrenHeaders.ERROR]) {
+      reply.headers = { ...reply.headers, [WarrenHeaders.STREAM]: 'next' };
+    }
     const options: PublishOptions = {
       correlationId: msg.properties.correlationId,
       contentType: reply.contentType,
@@ -350,6 +411,18 @@ export class QueueConsumer {
     return `queue '${this.queue}', routing key '${msg.fields.routingKey}'${id}`;
   }
 }
+
+/** The result of a request handler whose replies were streamed: only the closing `'end'` reply is left to send. */
+const STREAMED = Symbol('streamed');
+
+/** The empty reply that closes a stream of replies. */
+const STREAM_END_REPLY: SerializedBody & { headers?: FieldTable } = Object.freeze({
+  body: Buffer.alloc(0),
+  headers: Object.freeze({ [WarrenHeaders.STREAM]: 'end' }),
+});
+
+/** A request handler's Observable failed while streaming replies (`cause`: its error). */
+class StreamFailure extends Error {}
 
 /** A reply body: the route's serialization of the value, or a JSON error envelope flagged with `x-warren-error`. */
 function encodeReply(

@@ -3,8 +3,11 @@
  * there; `code` when the error had one; any other fields of an object thrown through `RpcException` are kept.
  */
 export interface RpcErrorEnvelope {
+  /** `error`, or the `status` of an object thrown through `RpcException`. */
   status: string | number;
+  /** The error's message. */
   message: string;
+  /** The error's `code`, when it had one (Warren's own: `NO_HANDLER`, `DESERIALIZATION_FAILED`...). */
   code?: string | number;
   [key: string]: unknown;
 }
@@ -31,12 +34,16 @@ export function toErrorEnvelope(err: unknown): RpcErrorEnvelope {
  * `details`.
  */
 export class AmqpRpcError extends Error {
+  /** The envelope's `status`. */
   readonly status: string | number;
+  /** The envelope's `code`, when it has one. */
   readonly code?: string | number;
+  /** The whole envelope, extra fields of an `RpcException` object included. */
   readonly details: RpcErrorEnvelope;
 
   constructor(
     envelope: RpcErrorEnvelope,
+    /** The pattern of the call that failed. */
     readonly pattern?: string,
   ) {
     super(envelope.message);

@@ -8,6 +8,7 @@ export type ExchangeType = 'direct' | 'topic' | 'fanout' | 'headers' | (string &
  * name and type. An unknown key is a ConfigError.
  */
 export interface ExchangeDefinition extends ExchangeSettings {
+  /** The exchange's name. */
   name: string;
   /** Default 'topic'. */
   type?: ExchangeType;
@@ -19,12 +20,15 @@ export interface ExchangeDefinition extends ExchangeSettings {
  * `name: ''` asks the broker for a name (exclusive, auto-delete, non-durable per-instance queues by default).
  */
 export interface QueueDefinition extends QueueSettings {
+  /** The queue's name; `''` for a server-named one. */
   name: string;
 }
 
 /** Messages published to `exchange` with a matching routing key (or headers) reach `queue`. */
 export interface QueueBindingDefinition {
+  /** The queue that receives. */
   queue: string;
+  /** The exchange messages are published to. */
   exchange: string;
   /** Default ''. */
   routingKey?: string;
@@ -34,16 +38,24 @@ export interface QueueBindingDefinition {
 
 /** Exchange-to-exchange binding: messages flow from `source` to `destination`. */
 export interface ExchangeBindingDefinition {
+  /** The exchange messages are published to. */
   source: string;
+  /** The exchange that receives them. */
   destination: string;
+  /** Default ''. */
   routingKey?: string;
+  /** Binding arguments (headers exchanges). */
   arguments?: FieldTable;
 }
 
 /** Shared topology, declared once at start-up (module options, server options, `@AmqpController`). */
 export interface TopologyDefinition {
+  /** Exchanges, declared first. */
   exchanges?: ExchangeDefinition[];
+  /** Queues, declared after the exchanges. */
   queues?: QueueDefinition[];
+  /** Queue bindings, declared last. */
   bindings?: QueueBindingDefinition[];
+  /** Exchange-to-exchange bindings, declared before the queue bindings. */
   exchangeBindings?: ExchangeBindingDefinition[];
 }

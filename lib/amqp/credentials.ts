@@ -1,0 +1,79 @@
+import { ConfigError } from './errors';
+
+/**
+ * Credentials that rotate (a password from a vault, an OAuth 2 token). A provider is called on every connect and
+ * reconnect; when what it returns has an `expiresAt`, the connection calls it again at 80 % of the lifetime (as
+ * RabbitMQ's Java client does) and hands the new secret to the broker with `connection.update-secret`, without
+ * reconnecting.
+ */
+export type CredentialsProvider = () => Credentials | Promise<Credentials>;
+
+/** A username and password, or a token (sent as the password, with an empty username, as OAuth 2 backends read it). */
+export type Credentials =
+  { username: string; password: string; expiresAt?: Date | number } | { token: string; expiresAt?: Date | number };
+
+/** Credentials checked: what SASL sends, and when they expire (ms since the epoch), if they do. */
+export interface ResolvedCredentials {
+  username: string;
+  password: string;
+  expiresAtMs?: number;
+}
+
+/** Share of a secret's lifetime after which it is refreshed. */
+export const REFRESH_AT = 0.8;
+/** A refresh that failed is tried again after this long (or sooner, when the secret expires sooner). */
+export const REFRESH_RETRY_MS = 5_000;
+
+/** Calls the provider and checks what it returned (a ConfigError naming the field; the secret is never shown). */
+export async function fetchCredentials(provider: CredentialsProvider): Promise<ResolvedCredentials> {
+  const c: unknown = await provider();
+  if (typeof c !== 'object' || c === null) {
+    throw new ConfigError(
+      'credentials',
+      `the provider must return { username, password } or { token }, got ${c === null ? 'null' : typeof c}`,
+    );
+  }
+  const o = c as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!['username', 'password', 'token', 'expiresAt'].includes(key)) {
+      throw new ConfigError(`credentials.${key}`, 'unknown field (known: username, password, token, expiresAt)');
+    }
+  }
+  const expiresAtMs = expiry(o.expiresAt);
+  if (o.token !== undefined) {
+    if (typeof o.token !== 'string')
+      throw new ConfigError('credentials.token', `must be a string, got a ${typeof o.token}`);
+    if (o.username !== undefined || o.password !== undefined) {
+      throw new ConfigError('credentials.token', 'give a token or a username and password, not both');
+    }
+    return { username: '', password: o.token, expiresAtMs };
+  }
+  if (typeof o.username !== 'string') {
+    throw new ConfigError('credentials.username', `must be a string, got a ${typeof o.username}`);
+  }
+  if (typeof o.password !== 'string') {
+    throw new ConfigError('credentials.password', `must be a string, got a ${typeof o.password}`);
+  }
+  return { username: o.username, password: o.password, expiresAtMs };
+}
+
+function expiry(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new ConfigError('credentials.expiresAt', 'must be a Date or a number of milliseconds since the epoch');
+  }
+  return ms;
+}
+
+/** When to refresh credentials fetched at `fetchedAtMs`: at 80 % of their lifetime (at once if already past it). */
+export function refreshDelayMs(credentials: ResolvedCredentials, fetchedAtMs: number): number | undefined {
+  if (credentials.expiresAtMs === undefined) return undefined;
+  return Math.max(0, Math.floor((credentials.expiresAtMs - fetchedAtMs) * REFRESH_AT));
+}
+
+/** When to try a failed refresh again: REFRESH_RETRY_MS, or half the time left when less is left. */
+export function retryDelayMs(expiresAtMs: number | undefined, nowMs: number): number {
+  if (expiresAtMs === undefined) return REFRESH_RETRY_MS;
+  return Math.max(100, Math.min(REFRESH_RETRY_MS, Math.floor((expiresAtMs - nowMs) / 2)));
+}
