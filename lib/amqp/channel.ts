@@ -174,10 +174,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** What `JSON.stringify` shows: its number, state and connection (no password), never the connection itself. */
   toJSON(): {
+    /** The channel number. */
     id: number;
+    /** `open` when {@link Channel.isOpen}. */
     state: 'opening' | 'open' | 'closing' | 'closed';
+    /** {@link Channel.confirmMode}. */
     confirmMode: boolean;
+    /** {@link Channel.unconfirmedCount}. */
     unconfirmed: number;
+    /** Its connection's endpoint, as `describeEndpoint` gives it (no password). */
     connection: string;
   } {
     return {

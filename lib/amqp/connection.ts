@@ -371,12 +371,19 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
    * options or the socket, which hold the password and the TLS key.
    */
   toJSON(): {
+    /** The endpoint, as `describeEndpoint` gives it (no password). */
     endpoint: string;
+    /** {@link AmqpConnection.isOpen}. */
     open: boolean;
+    /** {@link AmqpConnection.isBlocked}. */
     blocked: boolean;
+    /** Negotiated heartbeat, seconds (0: none). */
     heartbeat: number;
+    /** Negotiated largest frame, bytes. */
     frameMax: number;
+    /** Negotiated highest channel number. */
     channelMax: number;
+    /** Channels open on it. */
     channels: number;
   } {
     return {

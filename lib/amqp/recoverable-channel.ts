@@ -102,7 +102,16 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
   }
 
   /** What `JSON.stringify` shows: what it is for and its state, never its session or connection. */
-  toJSON(): { entity: string; ready: boolean; closed: boolean; channel: number | null } {
+  toJSON(): {
+    /** {@link RecoverableChannel.entity}. */
+    entity: string;
+    /** {@link RecoverableChannel.isReady}. */
+    ready: boolean;
+    /** True after `close()`. */
+    closed: boolean;
+    /** The current channel's number, or null while there is none. */
+    channel: number | null;
+  } {
     return { entity: this.entity, ready: this.isReady, closed: this.closed, channel: this.current?.id ?? null };
   }
 

@@ -21,6 +21,11 @@ export type AmqpContextArgs = [message: SessionMessage, pattern: string, queue: 
  * for handlers in `ack: 'manual'` mode, `ack()` / `nack()` / `reject()`. Settling twice is a no-op.
  */
 export class AmqpContext extends BaseRpcContext<AmqpContextArgs> {
+  /** @internal made by the server for each delivery */
+  constructor(args: AmqpContextArgs) {
+    super(args);
+  }
+
   /** The raw message: `body`, `properties`, `fields`. */
   getMessage(): SessionMessage {
     return this.args[0];
