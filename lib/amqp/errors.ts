@@ -3,27 +3,10 @@
  * and, where the broker named one, the class/method that failed.
  */
 
-/** AMQP 0-9-1 reply codes used by the client itself (the generated spec has the full list). */
-export const ReplyCode = {
-  CONTENT_TOO_LARGE: 311,
-  NO_ROUTE: 312,
-  NO_CONSUMERS: 313,
-  CONNECTION_FORCED: 320,
-  INVALID_PATH: 402,
-  ACCESS_REFUSED: 403,
-  NOT_FOUND: 404,
-  RESOURCE_LOCKED: 405,
-  PRECONDITION_FAILED: 406,
-  FRAME_ERROR: 501,
-  SYNTAX_ERROR: 502,
-  COMMAND_INVALID: 503,
-  CHANNEL_ERROR: 504,
-  UNEXPECTED_FRAME: 505,
-  RESOURCE_ERROR: 506,
-  NOT_ALLOWED: 530,
-  NOT_IMPLEMENTED: 540,
-  INTERNAL_ERROR: 541,
-} as const;
+import { ReplyCode } from './protocol/spec.generated';
+
+/** AMQP 0-9-1 reply codes by name (`ReplyCode.NOT_FOUND` is 404), generated from the spec: `protocol/spec.generated.ts`. */
+export { ReplyCode };
 
 /** Base class: every error Warren throws is an `AmqpError`. */
 export class AmqpError extends Error {

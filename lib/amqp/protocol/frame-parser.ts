@@ -1,14 +1,13 @@
 import { ProtocolError, ReplyCode } from '../errors';
+import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './spec.generated';
 
-export const FRAME_METHOD = 1;
-export const FRAME_HEADER = 2;
-export const FRAME_BODY = 3;
-export const FRAME_HEARTBEAT = 8;
-export const FRAME_END = 0xce;
-/** type (1) + channel (2) + size (4). */
+/** The frame types and the frame-end octet, from the spec (`spec.generated.ts`), for the code that reads frames. */
+export { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD };
+
+/** Bytes before a frame's payload: type (1) + channel (2) + size (4). */
 export const FRAME_HEADER_SIZE = 7;
-/** Header plus the frame-end octet. */
-export const FRAME_OVERHEAD = 8;
+/** What a frame adds to its payload: the header plus the frame-end octet. */
+export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + 1;
 
 /**
  * Receives each complete frame: its payload is `buf[start, end)` (the socket chunk, or the buffer a straddling frame
@@ -136,5 +135,8 @@ export class FrameParser {
 }
 
 function badEnd(octet: number): ProtocolError {
-  return new ProtocolError(`bad frame-end octet 0x${octet.toString(16)} (expected 0xce)`, ReplyCode.FRAME_ERROR);
+  return new ProtocolError(
+    `bad frame-end octet 0x${octet.toString(16)} (expected 0x${FRAME_END.toString(16)})`,
+    ReplyCode.FRAME_ERROR,
+  );
 }
