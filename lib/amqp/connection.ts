@@ -35,7 +35,7 @@ import { connectWithPolicy } from './reconnect-policy';
 import { chooseMechanism, describeLogin } from './sasl';
 import { openSocket } from './socket';
 import { describeEndpoint } from './redact';
-import { resolveConnectionOptions } from './url';
+import { resolveConnectionOptions } from './resolve-options';
 
 /** What a client sends first: 'AMQP', 0, then the protocol version. */
 const PROTOCOL_HEADER = Buffer.from([

@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ClosedError, ConnectionLostError, TimeoutError } from './errors';
 import type { Endpoint } from './options';
-import { describeEndpoint } from './url';
+import { describeEndpoint } from './redact';
 
 export interface SocketOptions {
   connectionTimeoutMs: number;
