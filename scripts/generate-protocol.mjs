@@ -270,22 +270,6 @@ function generate(spec, sourceName) {
   for (const c of spec.constants) out.push(`  ${upper(c.name)}: ${c.value},`);
   out.push('} as const;');
   out.push('');
-  // Frame constants as plain top-level exports: the frame parser and encoders read them per frame.
-  const FRAME_DOCS = {
-    'frame-method': 'Frame type of a method frame.',
-    'frame-header': 'Frame type of a content-header frame.',
-    'frame-body': 'Frame type of a content-body frame.',
-    'frame-heartbeat': 'Frame type of a heartbeat frame.',
-    'frame-min-size': 'The smallest frame_max a peer may announce: every peer accepts frames this large.',
-    'frame-end': 'The octet that ends every frame (0xce).',
-  };
-  for (const c of spec.constants.filter((c) => c.name.startsWith('frame-') && !c.class)) {
-    const doc = FRAME_DOCS[c.name];
-    if (doc === undefined) throw new Error(`no description for the spec constant ${c.name}`);
-    out.push(`/** ${doc} */`);
-    out.push(`export const ${upper(c.name)} = ${c.value};`);
-  }
-  out.push('');
   out.push('/**');
   out.push(
     " * AMQP reply codes by name: `reply-success` and every error code of the spec (plus RabbitMQ's 312 NO_ROUTE), as",

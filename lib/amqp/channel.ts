@@ -35,6 +35,7 @@ import {
 import type { Message, MessageFields, PublishOptions } from './message';
 import { ContentAssembler } from './protocol/content-assembler';
 import type { FieldTable } from './protocol/field-table';
+import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from './protocol/frame-parser';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
 import type { DecodedProperties, MessageProperties } from './protocol/properties';
 import { Reader } from './protocol/reader';
@@ -42,9 +43,6 @@ import type { SettleMethodId } from './protocol/frame-writer';
 import {
   BASIC_DELIVER,
   decodeBasicDeliver,
-  FRAME_BODY,
-  FRAME_HEADER,
-  FRAME_METHOD,
   type MethodArgs,
   MethodId,
   type MethodName,

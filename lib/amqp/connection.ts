@@ -20,17 +20,10 @@ import { Heartbeat } from './heartbeat';
 import { consoleLogger, type Logger } from './logger';
 import type { ConnectionOptionsInput, Endpoint, ResolvedConnectionOptions } from './options';
 import type { FieldTable } from './protocol/field-table';
-import { FrameParser } from './protocol/frame-parser';
+import { FrameParser, FRAME_HEARTBEAT, FRAME_METHOD } from './protocol/frame-parser';
 import { FrameEncoder, HEARTBEAT_FRAME } from './protocol/frame-writer';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
-import {
-  FRAME_HEARTBEAT,
-  FRAME_METHOD,
-  FRAME_MIN_SIZE,
-  type MethodArgs,
-  type MethodName,
-  PROTOCOL_VERSION,
-} from './protocol/spec.generated';
+import { Constants, type MethodArgs, type MethodName, PROTOCOL_VERSION } from './protocol/spec.generated';
 import { connectWithPolicy } from './reconnect-policy';
 import { chooseMechanism, describeLogin } from './sasl';
 import { openSocket } from './socket';
@@ -544,11 +537,11 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
 
   private onTune(t: MethodArgs['connection.tune']): void {
     const o = this.options;
-    if (t.frameMax !== 0 && t.frameMax < FRAME_MIN_SIZE) {
+    if (t.frameMax !== 0 && t.frameMax < Constants.FRAME_MIN_SIZE) {
       // The spec's frame-min-size: every peer must accept frames this large. Raising it above what
       // the broker offered would break its limit; going below it would break ours.
       throw new ProtocolError(
-        `connection.tune: the broker's frame_max ${t.frameMax} is below the AMQP minimum of ${FRAME_MIN_SIZE} bytes`,
+        `connection.tune: the broker's frame_max ${t.frameMax} is below the AMQP minimum of ${Constants.FRAME_MIN_SIZE} bytes`,
         ReplyCode.SYNTAX_ERROR,
       );
     }

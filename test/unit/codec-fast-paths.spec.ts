@@ -7,17 +7,10 @@
 import fc from 'fast-check';
 import { EncodeError } from '../../lib/amqp/errors';
 import type { FieldTable } from '../../lib/amqp/protocol/field-table';
+import { FRAME_BODY, FRAME_END, FRAME_HEADER } from '../../lib/amqp/protocol/frame-parser';
 import { FrameEncoder, type SettleMethodId } from '../../lib/amqp/protocol/frame-writer';
 import type { MessageProperties } from '../../lib/amqp/protocol/properties';
-import {
-  BASIC_PROPERTIES,
-  ClassId,
-  FRAME_BODY,
-  FRAME_END,
-  FRAME_HEADER,
-  MethodId,
-  type MethodName,
-} from '../../lib/amqp/protocol/spec.generated';
+import { BASIC_PROPERTIES, ClassId, MethodId, type MethodName } from '../../lib/amqp/protocol/spec.generated';
 import { Writer } from '../../lib/amqp/protocol/writer';
 import { fieldArbitrary, shortstr, tableArbitrary } from '../support/codec-arbitraries';
 

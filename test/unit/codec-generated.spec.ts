@@ -54,7 +54,7 @@ describe('the protocol numbers', () => {
   it('are the generated ones wherever the client exports them (no hand-copied tables)', () => {
     expect(ReplyCode).toBe(spec.ReplyCode);
     for (const name of ['FRAME_METHOD', 'FRAME_HEADER', 'FRAME_BODY', 'FRAME_HEARTBEAT', 'FRAME_END'] as const) {
-      expect(frameParser[name]).toBe(spec[name]);
+      expect(frameParser[name]).toBe(spec.Constants[name]);
     }
   });
 
@@ -84,8 +84,9 @@ describe('the protocol numbers', () => {
   });
 
   it('give the frame constants, ids and version of the spec', () => {
-    expect([spec.FRAME_METHOD, spec.FRAME_HEADER, spec.FRAME_BODY, spec.FRAME_HEARTBEAT]).toEqual([1, 2, 3, 8]);
-    expect([spec.FRAME_END, spec.FRAME_MIN_SIZE]).toEqual([0xce, 4096]);
+    const c = spec.Constants;
+    expect([c.FRAME_METHOD, c.FRAME_HEADER, c.FRAME_BODY, c.FRAME_HEARTBEAT]).toEqual([1, 2, 3, 8]);
+    expect([c.FRAME_END, c.FRAME_MIN_SIZE]).toEqual([0xce, 4096]);
     expect(spec.PROTOCOL_VERSION).toEqual({ major: 0, minor: 9, revision: 1 });
     expect(spec.AMQP_PORT).toBe(5672);
     expect([spec.ClassId.BASIC, spec.MethodId.BASIC_PUBLISH, spec.MethodId.BASIC_ACK]).toEqual([60, 40, 80]);

@@ -1,19 +1,15 @@
 import { EncodeError } from '../errors';
-import { FRAME_HEADER_SIZE, FRAME_OVERHEAD } from './frame-parser';
-import { encodeContentHeader, type MessageProperties } from './properties';
 import {
-  BASIC_PUBLISH,
-  ClassId,
   FRAME_BODY,
   FRAME_END,
   FRAME_HEADER,
+  FRAME_HEADER_SIZE,
   FRAME_HEARTBEAT,
   FRAME_METHOD,
-  METHODS_BY_ID,
-  type MethodArgs,
-  MethodId,
-  type MethodName,
-} from './spec.generated';
+  FRAME_OVERHEAD,
+} from './frame-parser';
+import { encodeContentHeader, type MessageProperties } from './properties';
+import { BASIC_PUBLISH, ClassId, METHODS_BY_ID, type MethodArgs, MethodId, type MethodName } from './spec.generated';
 import { METHOD_IDS } from './methods';
 import { Writer } from './writer';
 

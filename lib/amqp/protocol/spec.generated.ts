@@ -42,19 +42,6 @@ export const Constants = {
   INTERNAL_ERROR: 541,
 } as const;
 
-/** Frame type of a method frame. */
-export const FRAME_METHOD = 1;
-/** Frame type of a content-header frame. */
-export const FRAME_HEADER = 2;
-/** Frame type of a content-body frame. */
-export const FRAME_BODY = 3;
-/** Frame type of a heartbeat frame. */
-export const FRAME_HEARTBEAT = 8;
-/** The smallest frame_max a peer may announce: every peer accepts frames this large. */
-export const FRAME_MIN_SIZE = 4096;
-/** The octet that ends every frame (0xce). */
-export const FRAME_END = 206;
-
 /**
  * AMQP reply codes by name: `reply-success` and every error code of the spec (plus RabbitMQ's 312 NO_ROUTE), as
  * carried by connection.close, channel.close and basic.return.
