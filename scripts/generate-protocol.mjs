@@ -3,9 +3,13 @@
 // that Debian's `amqp-specs` package ships. Nobody edits the output by hand: change this script
 // and run `npm run generate`. `--stdout` prints instead of writing (the freshness test uses it).
 //
-// The XML lacks three RabbitMQ extensions that the broker speaks (connection.blocked,
-// connection.unblocked, connection.update-secret); they are added below from RabbitMQ's own
-// codegen extension, so the generated tables cover everything the broker can send.
+// The XML lacks RabbitMQ extensions that the broker speaks (connection.blocked, connection.unblocked,
+// connection.update-secret, and reply code 312 NO_ROUTE of basic.return); they are added below from
+// RabbitMQ's own codegen extension, so the generated tables cover everything the broker can send.
+//
+// The output is the one source of protocol numbers: frame types and frame-end, reply codes, class and
+// method ids, property flags, the protocol version and port. Hand-written code imports them from here
+// and never copies a number out of it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +30,9 @@ function attrs(tag) {
 }
 
 function parseSpec(xml) {
+  const root = attrs(/<amqp\s[^>]*>/.exec(xml)?.[0] ?? '');
+  const version = { major: Number(root.major), minor: Number(root.minor), revision: Number(root.revision) };
+  const port = Number(root.port);
   const constants = [...xml.matchAll(/<constant\s[^>]*\/>/g)].map((m) => attrs(m[0]));
   const domains = new Map();
   for (const m of xml.matchAll(/<domain\s[^>]*?\/?>/g)) {
@@ -63,11 +70,17 @@ function parseSpec(xml) {
     });
     classes.push({ name: ca.name, index: Number(ca.index), methods, properties });
   }
-  return { constants, classes };
+  return { version, port, constants, classes };
 }
 
 /** RabbitMQ extensions missing from the stripped XML. */
 function addRabbitExtensions(spec) {
+  // 312 NO_ROUTE: what RabbitMQ's basic.return says of an unroutable mandatory publish (in RabbitMQ's codegen
+  // constants, not in the XML). Kept in value order.
+  if (!spec.constants.some((c) => c.name === 'no-route')) {
+    const at = spec.constants.findIndex((c) => c.class && Number(c.value) > 312);
+    spec.constants.splice(at, 0, { name: 'no-route', value: '312', class: 'soft-error' });
+  }
   const connection = spec.classes.find((c) => c.name === 'connection');
   const has = (n) => connection.methods.some((m) => m.name === n);
   const extra = [
@@ -245,9 +258,28 @@ function generate(spec, sourceName) {
   out.push('');
   out.push('const EMPTY_TABLE: FieldTable = Object.freeze({}) as FieldTable;');
   out.push('');
-  out.push('/** Protocol constants and reply codes from the spec. */');
+  const { major, minor, revision } = spec.version;
+  out.push(`/** The protocol version this file describes: ${major}-${minor}-${revision}. */`);
+  out.push(`export const PROTOCOL_VERSION = { major: ${major}, minor: ${minor}, revision: ${revision} } as const;`);
+  out.push('');
+  out.push('/** The IANA port of the protocol (plain TCP), from the spec. */');
+  out.push(`export const AMQP_PORT = ${spec.port};`);
+  out.push('');
+  out.push('/** Every constant of the spec by name: frame types and sizes, reply-success and the reply codes. */');
   out.push('export const Constants = {');
   for (const c of spec.constants) out.push(`  ${upper(c.name)}: ${c.value},`);
+  out.push('} as const;');
+  out.push('');
+  out.push('/**');
+  out.push(
+    " * AMQP reply codes by name: `reply-success` and every error code of the spec (plus RabbitMQ's 312 NO_ROUTE), as",
+  );
+  out.push(' * carried by connection.close, channel.close and basic.return.');
+  out.push(' */');
+  out.push('export const ReplyCode = {');
+  for (const c of spec.constants.filter((c) => c.class || c.name === 'reply-success')) {
+    out.push(`  ${upper(c.name)}: ${c.value},`);
+  }
   out.push('} as const;');
   out.push('');
   out.push('/** Reply codes by name, with whether they are connection-level (hard) errors. */');
@@ -257,8 +289,16 @@ function generate(spec, sourceName) {
   }
   out.push('];');
   out.push('');
+  out.push('/** Class ids by class name. */');
   out.push('export const ClassId = {');
   for (const cls of spec.classes) out.push(`  ${upper(cls.name)}: ${cls.index},`);
+  out.push('} as const;');
+  out.push('');
+  out.push('/** Method ids within their class (the second u16 of a method frame), by `CLASS_METHOD` name. */');
+  out.push('export const MethodId = {');
+  for (const cls of spec.classes) {
+    for (const m of cls.methods) out.push(`  ${upper(cls.name)}_${upper(m.name)}: ${m.index},`);
+  }
   out.push('} as const;');
   out.push('');
 
@@ -280,8 +320,15 @@ function generate(spec, sourceName) {
         for (const f of real) out.push(`  ${camel(f.name)}: ${TS_TYPE[f.type]};`);
         out.push('}');
       }
+      out.push(
+        `/** The id of ${cls.name}.${m.name}: class id << 16 | method id, as the method frame's first four bytes read. */`,
+      );
       out.push(`export const ${constName} = ${(cls.index << 16) | m.index};`);
+      out.push(
+        `/** Writes ${cls.name}.${m.name}'s method payload (class and method ids, then the fields) at the writer's position. */`,
+      );
       out.push(emitEncoder(cls, m, typeName));
+      out.push(`/** Reads ${cls.name}.${m.name}'s fields from a method payload, after its class and method ids. */`);
       out.push(emitDecoder(cls, m, typeName));
       out.push('');
       methodEntries.push({ cls, m, typeName, constName });
@@ -303,6 +350,7 @@ function generate(spec, sourceName) {
   out.push('  decode(r: Reader): object;');
   out.push('}');
   out.push('');
+  out.push('/** Every method of the spec (with the RabbitMQ extensions), in class and method order. */');
   out.push('export const METHODS: readonly MethodSpec[] = [');
   for (const { cls, m, typeName, constName } of methodEntries) {
     const fields = m.fields
@@ -322,6 +370,7 @@ function generate(spec, sourceName) {
   out.push('export interface MethodArgs {');
   for (const { cls, m, typeName } of methodEntries) out.push(`  '${cls.name}.${m.name}': ${typeName};`);
   out.push('}');
+  out.push('/** A method by its `class.method` name, e.g. `basic.publish`. */');
   out.push('export type MethodName = keyof MethodArgs;');
   out.push('');
 
@@ -332,6 +381,15 @@ function generate(spec, sourceName) {
     out.push(`  { name: '${propertyName(p.name)}', type: '${p.type}', flag: 0x${(1 << (15 - i)).toString(16)} },`);
   });
   out.push('];');
+  out.push('');
+  out.push(
+    "/** The flag bit of each basic content property in a content header's property-flags word, by property. */",
+  );
+  out.push('export const BasicPropertyFlag = {');
+  basic.properties.forEach((p, i) => {
+    out.push(`  ${upper(propertyName(p.name).replace(/[A-Z]/g, (c) => '-' + c))}: 0x${(1 << (15 - i)).toString(16)},`);
+  });
+  out.push('} as const;');
   out.push('');
   return out.join('\n') + '\n';
 }

@@ -40,7 +40,14 @@ import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods
 import type { DecodedProperties, MessageProperties } from './protocol/properties';
 import { describeEndpoint } from './redact';
 import { Reader } from './protocol/reader';
-import { decodeBasicDeliver, type MethodArgs, type MethodName } from './protocol/spec.generated';
+import type { SettleMethodId } from './protocol/frame-writer';
+import {
+  BASIC_DELIVER,
+  decodeBasicDeliver,
+  type MethodArgs,
+  MethodId,
+  type MethodName,
+} from './protocol/spec.generated';
 
 export type { ExchangeOptions, QueueOptions } from './declare-options';
 
@@ -146,7 +153,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.assembler = new ContentAssembler(connection.options.maxMessageSize);
     this.acks = new AckDeferral(
       (deliveryTag, multiple) =>
-        this.connection.send(this.connection.encoder.settle(this.id, 80, deliveryTag, multiple ? 1 : 0)),
+        this.connection.send(
+          this.connection.encoder.settle(this.id, MethodId.BASIC_ACK, deliveryTag, multiple ? 1 : 0),
+        ),
       () => this.connection.deferAcks(this),
     );
     this.unsupported = unsupportedCapabilities(connection.serverProperties);
@@ -541,7 +550,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     // A single ack of a delivery this channel tracks waits for the connection's next write, where the
     // tick's acks are coalesced (AckLedger). Everything else goes out now, after any deferred acks.
     if (!multiple && this.state === 'open' && this.acks.defer(tag)) return;
-    this.settleNow(80, tag, multiple ? 1 : 0, multiple);
+    this.settleNow(MethodId.BASIC_ACK, tag, multiple ? 1 : 0, multiple);
   }
 
   /**
@@ -550,7 +559,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   nack(message: Message | number, multiple = false, requeue = true): void {
     this.require('basic.nack', 'basic.nack');
-    this.settleNow(120, tagOf(message), (multiple ? 1 : 0) | (requeue ? 2 : 0), multiple);
+    this.settleNow(MethodId.BASIC_NACK, tagOf(message), (multiple ? 1 : 0) | (requeue ? 2 : 0), multiple);
   }
 
   /**
@@ -558,7 +567,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * (where its queue has a DLX).
    */
   reject(message: Message | number, requeue = true): void {
-    this.settleNow(90, tagOf(message), requeue ? 1 : 0, false);
+    this.settleNow(MethodId.BASIC_REJECT, tagOf(message), requeue ? 1 : 0, false);
   }
 
   /** Redeliver every unacked message on this channel. */
@@ -634,7 +643,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.state = 'closing';
     const closeOk = (this.closeOk = new Deferred());
     this.connection.sendMethod(this.id, 'channel.close', {
-      replyCode: 200,
+      replyCode: ReplyCode.REPLY_SUCCESS,
       replyText: 'Goodbye',
       classId: 0,
       methodId: 0,
@@ -663,13 +672,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (type === FRAME_METHOD) {
       if (this.assembler.busy)
         throw new ProtocolError('method frame while content was expected', ReplyCode.UNEXPECTED_FRAME);
-      // basic.deliver is 60/60: compare the bytes (readUInt32BE's argument checks cost more than the test).
+      // basic.deliver? Its id from the payload's first four bytes (readUInt32BE's argument checks cost more).
       if (
         end - start >= 4 &&
-        buf[start + 1] === 60 &&
-        buf[start + 3] === 60 &&
-        buf[start] === 0 &&
-        buf[start + 2] === 0
+        ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3]) === BASIC_DELIVER
       ) {
         // Hot path: decode basic.deliver in place; its fields object becomes the message's `fields`.
         const args = decodeBasicDeliver(deliverReader.reset(buf, start + 4, end));
@@ -890,14 +896,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * A settlement that cannot wait: deferred acks leave first, so the broker sees settlements in call
    * order (a second ack of a tag is judged after the first, as sent).
    */
-  private settleNow(methodId: 80 | 90 | 120, deliveryTag: number, bits: number, multiple: boolean): void {
+  private settleNow(methodId: SettleMethodId, deliveryTag: number, bits: number, multiple: boolean): void {
     this.acks.flush();
     this.settleDelivery(methodId, deliveryTag, bits);
     this.acks.settled(deliveryTag, multiple);
   }
 
   /** ack / reject / nack through the encoder's allocation-free path. */
-  private settleDelivery(methodId: 80 | 90 | 120, deliveryTag: number, bits: number): void {
+  private settleDelivery(methodId: SettleMethodId, deliveryTag: number, bits: number): void {
     if (this.state === 'closed' || this.state === 'closing') throw this.closedError();
     if (!Number.isSafeInteger(deliveryTag) || deliveryTag < 0) {
       throw new EncodeError('deliveryTag', `expected a non-negative integer, got ${deliveryTag}`);
@@ -964,7 +970,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     // The request/response sequence can no longer be trusted: close the channel.
     if (this.state === 'open' || this.state === 'opening') {
       this.connection.sendMethod(this.id, 'channel.close', {
-        replyCode: 200,
+        replyCode: ReplyCode.REPLY_SUCCESS,
         replyText: 'request timed out',
         classId: 0,
         methodId: 0,

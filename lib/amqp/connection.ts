@@ -32,13 +32,21 @@ import type { FieldTable } from './protocol/field-table';
 import { FrameParser, FRAME_HEARTBEAT, FRAME_METHOD } from './protocol/frame-parser';
 import { FrameEncoder, HEARTBEAT_FRAME } from './protocol/frame-writer';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
-import { Constants, type MethodArgs, type MethodName } from './protocol/spec.generated';
+import { Constants, type MethodArgs, type MethodName, PROTOCOL_VERSION } from './protocol/spec.generated';
 import { connectWithPolicy } from './reconnect-policy';
 import { chooseMechanism, describeLogin } from './sasl';
 import { openSocket } from './socket';
-import { describeEndpoint, resolveConnectionOptions } from './url';
+import { describeEndpoint } from './redact';
+import { resolveConnectionOptions } from './resolve-options';
 
-const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
+/** What a client sends first: 'AMQP', 0, then the protocol version. */
+const PROTOCOL_HEADER = Buffer.from([
+  ...Buffer.from('AMQP', 'latin1'),
+  0,
+  PROTOCOL_VERSION.major,
+  PROTOCOL_VERSION.minor,
+  PROTOCOL_VERSION.revision,
+]);
 /** Flush the write batch synchronously once it holds this much. */
 const FLUSH_BYTES = 64 * 1024;
 const VERSION = '0.1.0';
@@ -354,7 +362,12 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       if (!this.closed) {
         // Acks made before close() count: they leave ahead of connection.close.
         this.runDeferredAcks();
-        this.sendMethod(0, 'connection.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
+        this.sendMethod(0, 'connection.close', {
+          replyCode: ReplyCode.REPLY_SUCCESS,
+          replyText: 'Goodbye',
+          classId: 0,
+          methodId: 0,
+        });
         this.flush();
         await withTimeout(this.closeOk.promise, this.closeWaitMs(), 'connection.close').catch(() => undefined);
         this.finish(undefined);

@@ -3,45 +3,10 @@
  * and, where the broker named one, the class/method that failed.
  */
 
-/** AMQP 0-9-1 reply codes used by the client itself (the generated spec has the full list). */
-export const ReplyCode = {
-  /** 311: the message is too large for the broker (a `basic.return`). */
-  CONTENT_TOO_LARGE: 311,
-  /** 312: a `mandatory` message no queue could take (a `basic.return`; see {@link UnroutableError}). */
-  NO_ROUTE: 312,
-  /** 313: an `immediate` message no consumer could take at once (a `basic.return`). */
-  NO_CONSUMERS: 313,
-  /** 320: an operator closed the connection (`rabbitmqctl close_connection`, a node shutting down). Retried. */
-  CONNECTION_FORCED: 320,
-  /** 402: the vhost path is invalid. */
-  INVALID_PATH: 402,
-  /** 403: refused: bad login, or no permission for the vhost or the resource. */
-  ACCESS_REFUSED: 403,
-  /** 404: the queue or exchange does not exist. */
-  NOT_FOUND: 404,
-  /** 405: another connection holds the queue exclusively. */
-  RESOURCE_LOCKED: 405,
-  /** 406: the entity exists with other settings, or an ack named an unknown delivery tag. */
-  PRECONDITION_FAILED: 406,
-  /** 501: a malformed frame. */
-  FRAME_ERROR: 501,
-  /** 502: a frame with bad field values. */
-  SYNTAX_ERROR: 502,
-  /** 503: a method not allowed in the current state. */
-  COMMAND_INVALID: 503,
-  /** 504: a method on a channel that is not open. */
-  CHANNEL_ERROR: 504,
-  /** 505: a frame that was not expected here (e.g. a method frame in the middle of a message's content). */
-  UNEXPECTED_FRAME: 505,
-  /** 506: the broker lacks a resource (e.g. no free channel number). */
-  RESOURCE_ERROR: 506,
-  /** 530: the operation is not allowed (e.g. redeclaring a built-in exchange, some login refusals). */
-  NOT_ALLOWED: 530,
-  /** 540: the broker does not implement the method or option. */
-  NOT_IMPLEMENTED: 540,
-  /** 541: an internal error of the peer. */
-  INTERNAL_ERROR: 541,
-} as const;
+import { ReplyCode } from './protocol/spec.generated';
+
+/** AMQP 0-9-1 reply codes by name (`ReplyCode.NOT_FOUND` is 404), generated from the spec: `protocol/spec.generated.ts`. */
+export { ReplyCode };
 
 /** Base class: every error Warren throws is an `AmqpError`. */
 export class AmqpError extends Error {

@@ -1,7 +1,8 @@
 /**
  * Connection options: what callers may pass (`ConnectionOptionsInput`, a URL, or several),
  * and the fully-resolved shape the connection works from (`ResolvedConnectionOptions`).
- * Parsing and validation live in `url.ts`.
+ * URL parsing lives in `url.ts`, validation in `option-checks.ts`, resolution (URLs and fields combined, defaults) in
+ * `resolve-options.ts`.
  */
 
 import type { CredentialsProvider } from './credentials';
@@ -56,7 +57,7 @@ export interface ConnectionOptionsInput {
   /**
    * One URL or several (tried in order, or shuffled with `shuffleUrls`). Each URL gives its own endpoint (host, port,
    * credentials, vhost, TLS options); connection-level query options (heartbeat, frame_max, ...) are taken from the
-   * FIRST URL only. The other fields of this object override what the URLs say. Rules: `url.ts`.
+   * FIRST URL only. The other fields of this object override what the URLs say. Rules: `url.ts`, `resolve-options.ts`.
    */
   url?: string | string[];
   /** `amqps` for TLS; replaces every URL's scheme. Default without a URL: `amqps` when `tls` is given, else `amqp`. */

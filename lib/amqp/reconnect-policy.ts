@@ -14,7 +14,7 @@ import {
 import type { Logger } from './logger';
 import type { Endpoint, ResolvedConnectionOptions } from './options';
 import { sleep } from './deferred';
-import { describeEndpoint } from './url';
+import { describeEndpoint } from './redact';
 
 /** Backoff of the session's reconnect loop and of every self-healing channel. */
 export interface ReconnectOptions extends BackoffOptions {

@@ -1,7 +1,12 @@
 /**
  * The one redaction of connection secrets (passwords, TLS private keys and their passphrases), used by everything that
  * prints, logs or serialises connection details: URLs, endpoints, TLS options, sessions and the Nest providers.
+ *
+ * Endpoints are built here (`makeEndpoint`) so that none can leak its password: it is a non-enumerable property
+ * (invisible to `JSON.stringify`, `Object.keys` and spreads, so copy it explicitly if you must copy an endpoint), and
+ * `util.inspect()` shows `password: '***'`. Their TLS options serialise to JSON without the private key and passphrase.
  */
+import { inspect } from 'node:util';
 import type { Endpoint, TlsOptions } from './options';
 
 /** What a secret is replaced with. */
@@ -34,6 +39,46 @@ export function redactEndpoint(e: Endpoint): Record<string, unknown> {
   };
   if (e.tls !== undefined) shown.tls = redactTls(e.tls);
   return shown;
+}
+
+/** A property that `Object.keys`, spreads and `JSON.stringify` do not see. */
+function hidden(target: object, key: PropertyKey, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: false, writable: true, configurable: true });
+}
+
+function inspectEndpoint(this: Endpoint): Record<string, unknown> {
+  return redactEndpoint(this);
+}
+
+const TLS_FIELDS = ['ca', 'cert', 'key', 'passphrase', 'servername', 'verify'] as const;
+
+/** A TLS options copy whose JSON form and `util.inspect` hide the private key and passphrase (spreads still carry them). */
+function makeTls(tls: TlsOptions): TlsOptions {
+  const copy: TlsOptions = {};
+  for (const key of TLS_FIELDS) {
+    if (tls[key] !== undefined) Object.assign(copy, { [key]: tls[key] });
+  }
+  hidden(copy, 'toJSON', () => redactTls(copy));
+  hidden(copy, inspect.custom, () => redactTls(copy));
+  return copy;
+}
+
+/**
+ * The one way an `Endpoint` is made: its fields, its password as a non-enumerable property, `util.inspect` showing
+ * `password: '***'`, and its TLS options (copied) hiding their secrets from JSON and inspect.
+ */
+export function makeEndpoint(fields: Omit<Endpoint, 'password'>, password: string): Endpoint {
+  const endpoint: Omit<Endpoint, 'password'> = {
+    protocol: fields.protocol,
+    host: fields.host,
+    port: fields.port,
+    username: fields.username,
+    vhost: fields.vhost,
+  };
+  if (fields.tls !== undefined) endpoint.tls = makeTls(fields.tls);
+  hidden(endpoint, 'password', password);
+  hidden(endpoint, inspect.custom, inspectEndpoint);
+  return endpoint as Endpoint;
 }
 
 /** One `host`, `host:port`, `[v6]` or `[v6]:port` (or a comma-separated list of them): no password in there. */

@@ -32,7 +32,7 @@ import {
 import { checkSessionOptions, type SessionOptions } from './session-options';
 import { TopologyRecord } from './topology';
 import { TopologyRecovery } from './topology-recovery';
-import { resolveConnectionOptions } from './url';
+import { resolveConnectionOptions } from './resolve-options';
 
 export type { SessionOptions } from './session-options';
 export type { PublishBufferOptions } from './publish-buffer';

@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { CertificateError, ClosedError, ConnectionLostError, TimeoutError } from './errors';
 import type { Endpoint } from './options';
-import { describeEndpoint } from './url';
+import { describeEndpoint } from './redact';
 
 /**
  * Node's codes for a broker certificate that failed verification (OpenSSL's X509_V_ERR names, and the

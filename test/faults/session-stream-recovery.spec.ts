@@ -29,6 +29,7 @@ it("a stream consumer started at 'first' resumes after its connection is killed:
     const afterRecovery: number[] = [];
     let recovered = false;
     let processedAtKill = -1;
+    let inFlightAtKill = 0; // delivered and not settled when the connection went
     const midway = deferred<void>();
     const all = deferred<void>();
     let contiguous = -1; // every offset up to this one has been processed (acked)
@@ -44,6 +45,8 @@ it("a stream consumer started at 'first' resumes after its connection is killed:
         if (recovered) afterRecovery.push(offset);
         if (holding && !recovered) return; // never settled: its channel dies with it
         setImmediate(() => {
+          // Only what the broker could still take counts as processed (an ack on a dead channel is dropped).
+          if (!m.isLive()) return;
           m.ack();
           acked.add(offset);
           while (acked.has(contiguous + 1)) contiguous++;
@@ -59,10 +62,12 @@ it("a stream consumer started at 'first' resumes after its connection is killed:
     await midway.promise;
     // Once the old connection is gone, every delivery comes from the re-attached consumer.
     session.on('disconnected', (role) => {
-      if (role === 'consumer') recovered = true;
+      if (role !== 'consumer') return;
+      recovered = true;
+      processedAtKill = contiguous;
+      inFlightAtKill = seen.size - acked.size;
     });
     await killConnection(`${connectionName}:consumer`);
-    processedAtKill = contiguous;
     await all.promise;
 
     // Nothing missed.
@@ -71,8 +76,11 @@ it("a stream consumer started at 'first' resumes after its connection is killed:
     expect(afterRecovery.length).toBeGreaterThan(0);
     expect(Math.min(...afterRecovery)).toBeGreaterThan(processedAtKill);
     const duplicates = [...seen.values()].reduce((n, times) => n + times - 1, 0);
-    process.stdout.write(`stream resume: processed up to ${processedAtKill} at the kill, ${duplicates} duplicates\n`);
-    expect(duplicates).toBeLessThanOrEqual(PREFETCH * 2);
+    process.stdout.write(
+      `stream resume: processed up to ${processedAtKill} at the kill, ${inFlightAtKill} in flight, ${duplicates} duplicates\n`,
+    );
+    // What comes twice is at most what was in flight (a stream may deliver a whole chunk past the prefetch).
+    expect(duplicates).toBeLessThanOrEqual(inFlightAtKill);
   } finally {
     await session.queueDelete(stream).catch(() => undefined);
     await session.close();

@@ -179,6 +179,65 @@ describe('URL parts', () => {
   });
 });
 
+describe('hosts, as the WHATWG URL parser reads them', () => {
+  it.each([
+    ['amqp://RaBBit.Example', 'RaBBit.Example', 5672],
+    ['amqp://r%C3%A4bbit:5673', 'räbbit', 5673],
+    ['amqp://räbbit', 'räbbit', 5672],
+    ['amqp://127.1', '127.1', 5672],
+    ['amqp://h:05672', 'h', 5672],
+    ['amqp://a%20b', 'a b', 5672],
+    ['amqp://[2001:DB8:0:0::1]', '2001:DB8:0:0::1', 5672],
+    ['amqp://[::FFFF:127.0.0.1]:5000', '::FFFF:127.0.0.1', 5000],
+  ])('reads %s as host %j, port %i (names keep their case, IPv6 addresses their spelling)', (url, host, port) => {
+    const e = endpointOf(url);
+    expect([e.host, e.port]).toEqual([host, port]);
+  });
+
+  it('keeps the RFC 6874 zone of a link-local IPv6 address (WHATWG URL has none)', () => {
+    const e = endpointOf('amqp://[fe80::1%25eth0]:5673');
+    expect([e.host, e.port]).toEqual(['fe80::1%eth0', 5673]);
+    const list = resolveConnectionOptions('amqp://[fe80::1%25en0],[::1]');
+    expect(list.endpoints.map((x) => x.host)).toEqual(['fe80::1%en0', '::1']);
+  });
+
+  it.each([
+    'amqp://ho st',
+    'amqp://ho\tst',
+    'amqp://ho\nst',
+    'amqp://h1, h2',
+    'amqp://a|b',
+    'amqp://a\\b',
+    'amqp://a<b',
+    'amqp://a^b',
+    'amqp://a]b',
+    'amqp://[%3A%3A1]',
+    'amqp://[fe80::1%25]',
+    'amqp://[fe80::1%25eth0%zz]',
+  ])('refuses %j as a host (what URL would refuse or silently drop)', (url) => {
+    expect(configError(() => resolveConnectionOptions(url)).field).toBe('host');
+  });
+
+  it.each([
+    ['amqp://host%zz:5672', 'host'],
+    ['amqp://host%zz:0', 'host'],
+    ['amqp://host:0', 'port'],
+    ['amqp://host: 5672', 'port'],
+    ['amqp://[::1]:abc', 'port'],
+    ['amqp://[::1]:65536', 'port'],
+  ])('blames the right half of %j (%s)', (url, field) => {
+    expect(configError(() => resolveConnectionOptions(url)).field).toBe(field);
+  });
+
+  it('keeps the port out of the message: it may be a password whose @ was forgotten', () => {
+    for (const url of [`amqp://user:${SECRET}`, `amqp://user:${SECRET}x:1`, `amqp://[::1]:${SECRET}`]) {
+      const err = configError(() => resolveConnectionOptions(url));
+      expect(err.field).toBe('port');
+      expect(err.message).not.toContain(SECRET);
+    }
+  });
+});
+
 describe('bad URLs', () => {
   it.each([
     ['http://guest:guest@host', 'url', "'http:'"],

@@ -14,14 +14,18 @@ export class AmqpDecimal {
     readonly scale: number,
     readonly value: number,
   ) {}
+
+  /** The value as a (possibly inexact) JavaScript number. */
   toNumber(): number {
     return this.value / 10 ** this.scale;
   }
 }
 
+/** One value of a field table or field array, as the decoder returns it and the encoder takes it. */
 export type FieldValue =
   boolean | number | bigint | string | Buffer | Date | AmqpDecimal | null | undefined | FieldValue[] | FieldTable;
 
+/** A field table (AMQP `table`): headers, arguments, client and server properties. */
 export interface FieldTable {
   [key: string]: FieldValue;
 }

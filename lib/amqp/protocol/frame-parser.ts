@@ -1,14 +1,23 @@
 import { ProtocolError, ReplyCode } from '../errors';
+import { Constants } from './spec.generated';
 
-export const FRAME_METHOD = 1;
-export const FRAME_HEADER = 2;
-export const FRAME_BODY = 3;
-export const FRAME_HEARTBEAT = 8;
-export const FRAME_END = 0xce;
-/** type (1) + channel (2) + size (4). */
+// The spec's frame constants as this module's own: they are read for every frame, and a module constant costs
+// nothing where a load from the generated module's namespace is a property lookup.
+/** Frame type of a method frame (the spec's frame-method). */
+export const FRAME_METHOD = Constants.FRAME_METHOD;
+/** Frame type of a content-header frame (frame-header). */
+export const FRAME_HEADER = Constants.FRAME_HEADER;
+/** Frame type of a content-body frame (frame-body). */
+export const FRAME_BODY = Constants.FRAME_BODY;
+/** Frame type of a heartbeat frame (frame-heartbeat). */
+export const FRAME_HEARTBEAT = Constants.FRAME_HEARTBEAT;
+/** The octet that ends every frame (frame-end, 0xce). */
+export const FRAME_END = Constants.FRAME_END;
+
+/** Bytes before a frame's payload: type (1) + channel (2) + size (4). */
 export const FRAME_HEADER_SIZE = 7;
-/** Header plus the frame-end octet. */
-export const FRAME_OVERHEAD = 8;
+/** What a frame adds to its payload: the header plus the frame-end octet. */
+export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + 1;
 
 /**
  * Receives each complete frame: its payload is `buf[start, end)` (the socket chunk, or the buffer a straddling frame
@@ -136,5 +145,8 @@ export class FrameParser {
 }
 
 function badEnd(octet: number): ProtocolError {
-  return new ProtocolError(`bad frame-end octet 0x${octet.toString(16)} (expected 0xce)`, ReplyCode.FRAME_ERROR);
+  return new ProtocolError(
+    `bad frame-end octet 0x${octet.toString(16)} (expected 0x${FRAME_END.toString(16)})`,
+    ReplyCode.FRAME_ERROR,
+  );
 }

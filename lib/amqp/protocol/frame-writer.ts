@@ -1,12 +1,40 @@
 import { EncodeError } from '../errors';
-import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD } from './frame-parser';
+import {
+  FRAME_BODY,
+  FRAME_END,
+  FRAME_HEADER,
+  FRAME_HEADER_SIZE,
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  FRAME_OVERHEAD,
+} from './frame-parser';
 import { encodeContentHeader, type MessageProperties } from './properties';
-import { METHODS_BY_ID, type MethodArgs, type MethodName } from './spec.generated';
+import { BASIC_PUBLISH, ClassId, METHODS_BY_ID, type MethodArgs, MethodId, type MethodName } from './spec.generated';
 import { METHOD_IDS } from './methods';
 import { Writer } from './writer';
 
 /** The 8-byte heartbeat frame, shared. */
 export const HEARTBEAT_FRAME: Buffer = Buffer.from([FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
+
+/**
+ * The methods `settle()` writes, by their method id in class basic: basic.ack, basic.reject or basic.nack.
+ * All three carry a 64-bit delivery tag and one octet of bits.
+ */
+export type SettleMethodId = typeof MethodId.BASIC_ACK | typeof MethodId.BASIC_REJECT | typeof MethodId.BASIC_NACK;
+
+/**
+ * The hand-written encoders below write what the generated encoders of basic.publish and basic.ack/reject/nack
+ * would (test/unit/codec-fast-paths.spec.ts compares them byte for byte); their ids come from the spec, as bytes.
+ */
+const PUBLISH_ID_0 = BASIC_PUBLISH >>> 24;
+const PUBLISH_ID_1 = (BASIC_PUBLISH >>> 16) & 0xff;
+const PUBLISH_ID_2 = (BASIC_PUBLISH >>> 8) & 0xff;
+const PUBLISH_ID_3 = BASIC_PUBLISH & 0xff;
+const BASIC_CLASS_0 = ClassId.BASIC >>> 8;
+const BASIC_CLASS_1 = ClassId.BASIC & 0xff;
+/** A settle frame: header, class and method ids (4), delivery tag (8), bits (1), frame-end. */
+const SETTLE_PAYLOAD = 4 + 8 + 1;
+const SETTLE_FRAME = SETTLE_PAYLOAD + FRAME_OVERHEAD;
 
 /** Above this body size a publish is written as [frames head, body slices...] instead of one copy. */
 export const COPY_BODY_LIMIT = 64 * 1024;
@@ -72,17 +100,19 @@ export class FrameEncoder {
     }
     const start = w.pos;
     try {
-      // basic.publish, written directly (no args object): class 60, method 40, ticket 0.
+      // basic.publish, written directly (no args object): its class and method ids, the reserved ticket (0), then
+      // the fields as encodeBasicPublish writes them. The frame size is patched by frameEnd.
       let b = w.buf;
+      const at = start + FRAME_HEADER_SIZE;
       b[start] = FRAME_METHOD;
       b.writeUInt16BE(channel, start + 1);
-      b[start + 7] = 0;
-      b[start + 8] = 60;
-      b[start + 9] = 0;
-      b[start + 10] = 40;
-      b[start + 11] = 0;
-      b[start + 12] = 0;
-      w.pos = start + 13;
+      b[at] = PUBLISH_ID_0;
+      b[at + 1] = PUBLISH_ID_1;
+      b[at + 2] = PUBLISH_ID_2;
+      b[at + 3] = PUBLISH_ID_3;
+      b[at + 4] = 0;
+      b[at + 5] = 0;
+      w.pos = at + 6;
       w.shortstr(exchange, 'basic.publish.exchange');
       w.shortstr(routingKey, 'basic.publish.routingKey');
       w.u8((mandatory ? 1 : 0) | (immediate ? 2 : 0));
@@ -101,8 +131,8 @@ export class FrameEncoder {
           b[pos] = FRAME_BODY;
           b.writeUInt16BE(channel, pos + 1);
           b.writeUInt32BE(n, pos + 3);
-          body.copy(b, pos + 7, off, off + n);
-          b[pos + 7 + n] = FRAME_END;
+          body.copy(b, pos + FRAME_HEADER_SIZE, off, off + n);
+          b[pos + FRAME_HEADER_SIZE + n] = FRAME_END;
           pos += n + FRAME_OVERHEAD;
         }
         w.pos = pos;
@@ -118,7 +148,7 @@ export class FrameEncoder {
     const parts: Buffer[] = [w.buf.subarray(start, w.pos)];
     for (let off = 0; off < bodyLen; off += maxChunk) {
       const n = Math.min(maxChunk, bodyLen - off);
-      const head = Buffer.allocUnsafe(7);
+      const head = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
       head[0] = FRAME_BODY;
       head.writeUInt16BE(channel, 1);
       head.writeUInt32BE(n, 3);
@@ -128,12 +158,13 @@ export class FrameEncoder {
   }
 
   /**
-   * basic.ack (80), basic.reject (90) or basic.nack (120) — one per consumed message on the hot path,
-   * so written straight into the slab: 21 bytes, no args object, no method-table lookup.
+   * basic.ack, basic.reject or basic.nack (`methodId`) with its delivery tag and bits (multiple, requeue) — one per
+   * consumed message on the hot path, so written straight into the slab: 21 bytes, no args object, no method-table
+   * lookup. The same bytes as `method()` with the generated encoder.
    */
-  settle(channel: number, methodId: 80 | 90 | 120, deliveryTag: number, bits: number): Buffer {
+  settle(channel: number, methodId: SettleMethodId, deliveryTag: number, bits: number): Buffer {
     const w = this.slab;
-    if (w.buf.length - w.pos < 21) {
+    if (w.buf.length - w.pos < SETTLE_FRAME) {
       w.buf = Buffer.allocUnsafe(SLAB_SIZE);
       w.pos = 0;
     }
@@ -145,22 +176,24 @@ export class FrameEncoder {
     b[p + 3] = 0;
     b[p + 4] = 0;
     b[p + 5] = 0;
-    b[p + 6] = 13;
-    b[p + 7] = 0;
-    b[p + 8] = 60;
-    b[p + 9] = 0;
-    b[p + 10] = methodId;
+    b[p + 6] = SETTLE_PAYLOAD;
+    const ids = p + FRAME_HEADER_SIZE;
+    b[ids] = BASIC_CLASS_0;
+    b[ids + 1] = BASIC_CLASS_1;
+    b[ids + 2] = methodId >>> 8;
+    b[ids + 3] = methodId & 0xff;
     const hi = Math.floor(deliveryTag / 0x100000000);
-    b.writeUInt32BE(hi, p + 11);
-    b.writeUInt32BE(deliveryTag - hi * 0x100000000, p + 15);
-    b[p + 19] = bits;
-    b[p + 20] = FRAME_END;
-    w.pos = p + 21;
-    return b.subarray(p, p + 21);
+    b.writeUInt32BE(hi, ids + 4);
+    b.writeUInt32BE(deliveryTag - hi * 0x100000000, ids + 8);
+    b[ids + 12] = bits;
+    b[ids + 13] = FRAME_END;
+    w.pos = p + SETTLE_FRAME;
+    return b.subarray(p, p + SETTLE_FRAME);
   }
 
+  /** Patch the size of the frame that began at `start` and write its frame-end octet; refuses one over frame_max. */
   private frameEnd(w: Writer, start: number): void {
-    const size = w.pos - start - 7;
+    const size = w.pos - start - FRAME_HEADER_SIZE;
     if (this.frameMax !== 0 && size + FRAME_OVERHEAD > this.frameMax) {
       throw new EncodeError('frame', `a ${size + FRAME_OVERHEAD}-byte frame exceeds frame_max ${this.frameMax}`);
     }
@@ -171,11 +204,11 @@ export class FrameEncoder {
 
 /** Reserve a frame header (type, channel; the size is patched by frameEnd) at w.pos. */
 function frameStart(w: Writer, channel: number, type: number): number {
-  w.ensure(7);
+  w.ensure(FRAME_HEADER_SIZE);
   const at = w.pos;
   w.buf[at] = type;
   w.buf.writeUInt16BE(channel, at + 1);
-  w.pos = at + 7;
+  w.pos = at + FRAME_HEADER_SIZE;
   return at;
 }
 

@@ -1,6 +1,7 @@
 import { EncodeError, ProtocolError, ReplyCode } from '../errors';
 import type { FieldTable } from './field-table';
 import { Reader } from './reader';
+import { BASIC_PROPERTIES, BasicPropertyFlag, ClassId } from './spec.generated';
 import type { Writer } from './writer';
 
 /** The 14 basic content properties. */
@@ -22,22 +23,23 @@ export interface MessageProperties {
   clusterId?: string;
 }
 
-const F_CONTENT_TYPE = 0x8000;
-const F_CONTENT_ENCODING = 0x4000;
-const F_HEADERS = 0x2000;
-const F_DELIVERY_MODE = 0x1000;
-const F_PRIORITY = 0x0800;
-const F_CORRELATION_ID = 0x0400;
-const F_REPLY_TO = 0x0200;
-const F_EXPIRATION = 0x0100;
-const F_MESSAGE_ID = 0x0080;
-const F_TIMESTAMP = 0x0040;
-const F_TYPE = 0x0020;
-const F_USER_ID = 0x0010;
-const F_APP_ID = 0x0008;
-const F_CLUSTER_ID = 0x0004;
+// The spec's property flags, as module constants: the header codec below tests them for every message.
+const F_CONTENT_TYPE = BasicPropertyFlag.CONTENT_TYPE;
+const F_CONTENT_ENCODING = BasicPropertyFlag.CONTENT_ENCODING;
+const F_HEADERS = BasicPropertyFlag.HEADERS;
+const F_DELIVERY_MODE = BasicPropertyFlag.DELIVERY_MODE;
+const F_PRIORITY = BasicPropertyFlag.PRIORITY;
+const F_CORRELATION_ID = BasicPropertyFlag.CORRELATION_ID;
+const F_REPLY_TO = BasicPropertyFlag.REPLY_TO;
+const F_EXPIRATION = BasicPropertyFlag.EXPIRATION;
+const F_MESSAGE_ID = BasicPropertyFlag.MESSAGE_ID;
+const F_TIMESTAMP = BasicPropertyFlag.TIMESTAMP;
+const F_TYPE = BasicPropertyFlag.TYPE;
+const F_USER_ID = BasicPropertyFlag.USER_ID;
+const F_APP_ID = BasicPropertyFlag.APP_ID;
+const F_CLUSTER_ID = BasicPropertyFlag.CLUSTER_ID;
 
-const BASIC_CLASS = 60;
+const BASIC_CLASS = ClassId.BASIC;
 
 /**
  * Properties decoded from a content header. Short strings and octets are decoded eagerly; `headers`
@@ -130,25 +132,16 @@ export class DecodedProperties implements MessageProperties {
 /** Decodes lazily-read header tables (synchronous, never re-entered). */
 const tableReader = new Reader(Buffer.alloc(0));
 
-export const PROPERTY_KEYS: ReadonlyArray<keyof MessageProperties> = [
-  'contentType',
-  'contentEncoding',
-  'headers',
-  'deliveryMode',
-  'priority',
-  'correlationId',
-  'replyTo',
-  'expiration',
-  'messageId',
-  'timestamp',
-  'type',
-  'userId',
-  'appId',
-  'clusterId',
-];
+/** The 14 property names in the spec's order (the order of their flags and of their fields on the wire). */
+export const PROPERTY_KEYS: ReadonlyArray<keyof MessageProperties> = BASIC_PROPERTIES.map(
+  (p) => p.name as keyof MessageProperties,
+);
 
+/** A decoded content-header frame. */
 export interface ContentHeader {
+  /** The class of the content (60, basic, for every message RabbitMQ sends). */
   classId: number;
+  /** The body size announced, bytes (up to 2^53 - 1). */
   bodySize: number;
   properties: DecodedProperties;
 }

@@ -7,7 +7,13 @@ import type { Writer } from './writer';
 
 const EMPTY_TABLE: FieldTable = Object.freeze({}) as FieldTable;
 
-/** Protocol constants and reply codes from the spec. */
+/** The protocol version this file describes: 0-9-1. */
+export const PROTOCOL_VERSION = { major: 0, minor: 9, revision: 1 } as const;
+
+/** The IANA port of the protocol (plain TCP), from the spec. */
+export const AMQP_PORT = 5672;
+
+/** Every constant of the spec by name: frame types and sizes, reply-success and the reply codes. */
 export const Constants = {
   FRAME_METHOD: 1,
   FRAME_HEADER: 2,
@@ -17,6 +23,33 @@ export const Constants = {
   FRAME_END: 206,
   REPLY_SUCCESS: 200,
   CONTENT_TOO_LARGE: 311,
+  NO_ROUTE: 312,
+  NO_CONSUMERS: 313,
+  CONNECTION_FORCED: 320,
+  INVALID_PATH: 402,
+  ACCESS_REFUSED: 403,
+  NOT_FOUND: 404,
+  RESOURCE_LOCKED: 405,
+  PRECONDITION_FAILED: 406,
+  FRAME_ERROR: 501,
+  SYNTAX_ERROR: 502,
+  COMMAND_INVALID: 503,
+  CHANNEL_ERROR: 504,
+  UNEXPECTED_FRAME: 505,
+  RESOURCE_ERROR: 506,
+  NOT_ALLOWED: 530,
+  NOT_IMPLEMENTED: 540,
+  INTERNAL_ERROR: 541,
+} as const;
+
+/**
+ * AMQP reply codes by name: `reply-success` and every error code of the spec (plus RabbitMQ's 312 NO_ROUTE), as
+ * carried by connection.close, channel.close and basic.return.
+ */
+export const ReplyCode = {
+  REPLY_SUCCESS: 200,
+  CONTENT_TOO_LARGE: 311,
+  NO_ROUTE: 312,
   NO_CONSUMERS: 313,
   CONNECTION_FORCED: 320,
   INVALID_PATH: 402,
@@ -38,6 +71,7 @@ export const Constants = {
 /** Reply codes by name, with whether they are connection-level (hard) errors. */
 export const ReplyCodes: ReadonlyArray<{ code: number; name: string; hard: boolean }> = [
   { code: 311, name: 'CONTENT_TOO_LARGE', hard: false },
+  { code: 312, name: 'NO_ROUTE', hard: false },
   { code: 313, name: 'NO_CONSUMERS', hard: false },
   { code: 320, name: 'CONNECTION_FORCED', hard: true },
   { code: 402, name: 'INVALID_PATH', hard: true },
@@ -56,6 +90,7 @@ export const ReplyCodes: ReadonlyArray<{ code: number; name: string; hard: boole
   { code: 541, name: 'INTERNAL_ERROR', hard: true },
 ];
 
+/** Class ids by class name. */
 export const ClassId = {
   CONNECTION: 10,
   CHANNEL: 20,
@@ -64,6 +99,74 @@ export const ClassId = {
   BASIC: 60,
   TX: 90,
   CONFIRM: 85,
+} as const;
+
+/** Method ids within their class (the second u16 of a method frame), by `CLASS_METHOD` name. */
+export const MethodId = {
+  CONNECTION_START: 10,
+  CONNECTION_START_OK: 11,
+  CONNECTION_SECURE: 20,
+  CONNECTION_SECURE_OK: 21,
+  CONNECTION_TUNE: 30,
+  CONNECTION_TUNE_OK: 31,
+  CONNECTION_OPEN: 40,
+  CONNECTION_OPEN_OK: 41,
+  CONNECTION_CLOSE: 50,
+  CONNECTION_CLOSE_OK: 51,
+  CONNECTION_BLOCKED: 60,
+  CONNECTION_UNBLOCKED: 61,
+  CONNECTION_UPDATE_SECRET: 70,
+  CONNECTION_UPDATE_SECRET_OK: 71,
+  CHANNEL_OPEN: 10,
+  CHANNEL_OPEN_OK: 11,
+  CHANNEL_FLOW: 20,
+  CHANNEL_FLOW_OK: 21,
+  CHANNEL_CLOSE: 40,
+  CHANNEL_CLOSE_OK: 41,
+  EXCHANGE_DECLARE: 10,
+  EXCHANGE_DECLARE_OK: 11,
+  EXCHANGE_DELETE: 20,
+  EXCHANGE_DELETE_OK: 21,
+  EXCHANGE_BIND: 30,
+  EXCHANGE_BIND_OK: 31,
+  EXCHANGE_UNBIND: 40,
+  EXCHANGE_UNBIND_OK: 51,
+  QUEUE_DECLARE: 10,
+  QUEUE_DECLARE_OK: 11,
+  QUEUE_BIND: 20,
+  QUEUE_BIND_OK: 21,
+  QUEUE_UNBIND: 50,
+  QUEUE_UNBIND_OK: 51,
+  QUEUE_PURGE: 30,
+  QUEUE_PURGE_OK: 31,
+  QUEUE_DELETE: 40,
+  QUEUE_DELETE_OK: 41,
+  BASIC_QOS: 10,
+  BASIC_QOS_OK: 11,
+  BASIC_CONSUME: 20,
+  BASIC_CONSUME_OK: 21,
+  BASIC_CANCEL: 30,
+  BASIC_CANCEL_OK: 31,
+  BASIC_PUBLISH: 40,
+  BASIC_RETURN: 50,
+  BASIC_DELIVER: 60,
+  BASIC_GET: 70,
+  BASIC_GET_OK: 71,
+  BASIC_GET_EMPTY: 72,
+  BASIC_ACK: 80,
+  BASIC_REJECT: 90,
+  BASIC_RECOVER_ASYNC: 100,
+  BASIC_RECOVER: 110,
+  BASIC_RECOVER_OK: 111,
+  BASIC_NACK: 120,
+  TX_SELECT: 10,
+  TX_SELECT_OK: 11,
+  TX_COMMIT: 20,
+  TX_COMMIT_OK: 21,
+  TX_ROLLBACK: 30,
+  TX_ROLLBACK_OK: 31,
+  CONFIRM_SELECT: 10,
+  CONFIRM_SELECT_OK: 11,
 } as const;
 
 // ---- class connection (10) ----
@@ -76,7 +179,9 @@ export interface ConnectionStart {
   mechanisms: string;
   locales: string;
 }
+/** The id of connection.start: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_START = 655370;
+/** Writes connection.start's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionStart(w: Writer, a: ConnectionStart): void {
   w.u16(10);
   w.u16(10);
@@ -86,6 +191,7 @@ export function encodeConnectionStart(w: Writer, a: ConnectionStart): void {
   w.longstr(a.mechanisms, 'connection.start.mechanisms');
   w.longstr(a.locales, 'connection.start.locales');
 }
+/** Reads connection.start's fields from a method payload, after its class and method ids. */
 export function decodeConnectionStart(r: Reader): ConnectionStart {
   const f_versionMajor = r.u8();
   const f_versionMinor = r.u8();
@@ -108,7 +214,9 @@ export interface ConnectionStartOk {
   response: string;
   locale: string;
 }
+/** The id of connection.start-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_START_OK = 655371;
+/** Writes connection.start-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionStartOk(w: Writer, a: ConnectionStartOk): void {
   w.u16(10);
   w.u16(11);
@@ -117,6 +225,7 @@ export function encodeConnectionStartOk(w: Writer, a: ConnectionStartOk): void {
   w.longstr(a.response, 'connection.start-ok.response');
   w.shortstr(a.locale, 'connection.start-ok.locale');
 }
+/** Reads connection.start-ok's fields from a method payload, after its class and method ids. */
 export function decodeConnectionStartOk(r: Reader): ConnectionStartOk {
   const f_clientProperties = r.table();
   const f_mechanism = r.shortstr();
@@ -129,12 +238,15 @@ export function decodeConnectionStartOk(r: Reader): ConnectionStartOk {
 export interface ConnectionSecure {
   challenge: string;
 }
+/** The id of connection.secure: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_SECURE = 655380;
+/** Writes connection.secure's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionSecure(w: Writer, a: ConnectionSecure): void {
   w.u16(10);
   w.u16(20);
   w.longstr(a.challenge, 'connection.secure.challenge');
 }
+/** Reads connection.secure's fields from a method payload, after its class and method ids. */
 export function decodeConnectionSecure(r: Reader): ConnectionSecure {
   const f_challenge = r.longstr();
   return { challenge: f_challenge };
@@ -144,12 +256,15 @@ export function decodeConnectionSecure(r: Reader): ConnectionSecure {
 export interface ConnectionSecureOk {
   response: string;
 }
+/** The id of connection.secure-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_SECURE_OK = 655381;
+/** Writes connection.secure-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionSecureOk(w: Writer, a: ConnectionSecureOk): void {
   w.u16(10);
   w.u16(21);
   w.longstr(a.response, 'connection.secure-ok.response');
 }
+/** Reads connection.secure-ok's fields from a method payload, after its class and method ids. */
 export function decodeConnectionSecureOk(r: Reader): ConnectionSecureOk {
   const f_response = r.longstr();
   return { response: f_response };
@@ -161,7 +276,9 @@ export interface ConnectionTune {
   frameMax: number;
   heartbeat: number;
 }
+/** The id of connection.tune: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_TUNE = 655390;
+/** Writes connection.tune's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionTune(w: Writer, a: ConnectionTune): void {
   w.u16(10);
   w.u16(30);
@@ -169,6 +286,7 @@ export function encodeConnectionTune(w: Writer, a: ConnectionTune): void {
   w.u32(a.frameMax);
   w.u16(a.heartbeat);
 }
+/** Reads connection.tune's fields from a method payload, after its class and method ids. */
 export function decodeConnectionTune(r: Reader): ConnectionTune {
   const f_channelMax = r.u16();
   const f_frameMax = r.u32();
@@ -182,7 +300,9 @@ export interface ConnectionTuneOk {
   frameMax: number;
   heartbeat: number;
 }
+/** The id of connection.tune-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_TUNE_OK = 655391;
+/** Writes connection.tune-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionTuneOk(w: Writer, a: ConnectionTuneOk): void {
   w.u16(10);
   w.u16(31);
@@ -190,6 +310,7 @@ export function encodeConnectionTuneOk(w: Writer, a: ConnectionTuneOk): void {
   w.u32(a.frameMax);
   w.u16(a.heartbeat);
 }
+/** Reads connection.tune-ok's fields from a method payload, after its class and method ids. */
 export function decodeConnectionTuneOk(r: Reader): ConnectionTuneOk {
   const f_channelMax = r.u16();
   const f_frameMax = r.u32();
@@ -201,7 +322,9 @@ export function decodeConnectionTuneOk(r: Reader): ConnectionTuneOk {
 export interface ConnectionOpen {
   virtualHost: string;
 }
+/** The id of connection.open: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_OPEN = 655400;
+/** Writes connection.open's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionOpen(w: Writer, a: ConnectionOpen): void {
   w.u16(10);
   w.u16(40);
@@ -209,6 +332,7 @@ export function encodeConnectionOpen(w: Writer, a: ConnectionOpen): void {
   w.u8(0);
   w.u8(0);
 }
+/** Reads connection.open's fields from a method payload, after its class and method ids. */
 export function decodeConnectionOpen(r: Reader): ConnectionOpen {
   const f_virtualHost = r.shortstr();
   r.shortstr();
@@ -218,12 +342,15 @@ export function decodeConnectionOpen(r: Reader): ConnectionOpen {
 
 /** connection.open-ok (10/41), synchronous. */
 export type ConnectionOpenOk = Record<string, never>;
+/** The id of connection.open-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_OPEN_OK = 655401;
+/** Writes connection.open-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionOpenOk(w: Writer, _a: ConnectionOpenOk): void {
   w.u16(10);
   w.u16(41);
   w.u8(0);
 }
+/** Reads connection.open-ok's fields from a method payload, after its class and method ids. */
 export function decodeConnectionOpenOk(r: Reader): ConnectionOpenOk {
   r.shortstr();
   return {};
@@ -236,7 +363,9 @@ export interface ConnectionClose {
   classId: number;
   methodId: number;
 }
+/** The id of connection.close: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_CLOSE = 655410;
+/** Writes connection.close's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionClose(w: Writer, a: ConnectionClose): void {
   w.u16(10);
   w.u16(50);
@@ -245,6 +374,7 @@ export function encodeConnectionClose(w: Writer, a: ConnectionClose): void {
   w.u16(a.classId);
   w.u16(a.methodId);
 }
+/** Reads connection.close's fields from a method payload, after its class and method ids. */
 export function decodeConnectionClose(r: Reader): ConnectionClose {
   const f_replyCode = r.u16();
   const f_replyText = r.shortstr();
@@ -255,11 +385,14 @@ export function decodeConnectionClose(r: Reader): ConnectionClose {
 
 /** connection.close-ok (10/51), synchronous. */
 export type ConnectionCloseOk = Record<string, never>;
+/** The id of connection.close-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_CLOSE_OK = 655411;
+/** Writes connection.close-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionCloseOk(w: Writer, _a: ConnectionCloseOk): void {
   w.u16(10);
   w.u16(51);
 }
+/** Reads connection.close-ok's fields from a method payload, after its class and method ids. */
 export function decodeConnectionCloseOk(_r: Reader): ConnectionCloseOk {
   return {};
 }
@@ -268,12 +401,15 @@ export function decodeConnectionCloseOk(_r: Reader): ConnectionCloseOk {
 export interface ConnectionBlocked {
   reason: string;
 }
+/** The id of connection.blocked: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_BLOCKED = 655420;
+/** Writes connection.blocked's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionBlocked(w: Writer, a: ConnectionBlocked): void {
   w.u16(10);
   w.u16(60);
   w.shortstr(a.reason, 'connection.blocked.reason');
 }
+/** Reads connection.blocked's fields from a method payload, after its class and method ids. */
 export function decodeConnectionBlocked(r: Reader): ConnectionBlocked {
   const f_reason = r.shortstr();
   return { reason: f_reason };
@@ -281,11 +417,14 @@ export function decodeConnectionBlocked(r: Reader): ConnectionBlocked {
 
 /** connection.unblocked (10/61). */
 export type ConnectionUnblocked = Record<string, never>;
+/** The id of connection.unblocked: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_UNBLOCKED = 655421;
+/** Writes connection.unblocked's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionUnblocked(w: Writer, _a: ConnectionUnblocked): void {
   w.u16(10);
   w.u16(61);
 }
+/** Reads connection.unblocked's fields from a method payload, after its class and method ids. */
 export function decodeConnectionUnblocked(_r: Reader): ConnectionUnblocked {
   return {};
 }
@@ -295,13 +434,16 @@ export interface ConnectionUpdateSecret {
   newSecret: string;
   reason: string;
 }
+/** The id of connection.update-secret: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_UPDATE_SECRET = 655430;
+/** Writes connection.update-secret's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionUpdateSecret(w: Writer, a: ConnectionUpdateSecret): void {
   w.u16(10);
   w.u16(70);
   w.longstr(a.newSecret, 'connection.update-secret.newSecret');
   w.shortstr(a.reason, 'connection.update-secret.reason');
 }
+/** Reads connection.update-secret's fields from a method payload, after its class and method ids. */
 export function decodeConnectionUpdateSecret(r: Reader): ConnectionUpdateSecret {
   const f_newSecret = r.longstr();
   const f_reason = r.shortstr();
@@ -310,11 +452,14 @@ export function decodeConnectionUpdateSecret(r: Reader): ConnectionUpdateSecret 
 
 /** connection.update-secret-ok (10/71), synchronous. */
 export type ConnectionUpdateSecretOk = Record<string, never>;
+/** The id of connection.update-secret-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONNECTION_UPDATE_SECRET_OK = 655431;
+/** Writes connection.update-secret-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConnectionUpdateSecretOk(w: Writer, _a: ConnectionUpdateSecretOk): void {
   w.u16(10);
   w.u16(71);
 }
+/** Reads connection.update-secret-ok's fields from a method payload, after its class and method ids. */
 export function decodeConnectionUpdateSecretOk(_r: Reader): ConnectionUpdateSecretOk {
   return {};
 }
@@ -323,12 +468,15 @@ export function decodeConnectionUpdateSecretOk(_r: Reader): ConnectionUpdateSecr
 
 /** channel.open (20/10), synchronous. */
 export type ChannelOpen = Record<string, never>;
+/** The id of channel.open: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CHANNEL_OPEN = 1310730;
+/** Writes channel.open's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeChannelOpen(w: Writer, _a: ChannelOpen): void {
   w.u16(20);
   w.u16(10);
   w.u8(0);
 }
+/** Reads channel.open's fields from a method payload, after its class and method ids. */
 export function decodeChannelOpen(r: Reader): ChannelOpen {
   r.shortstr();
   return {};
@@ -336,12 +484,15 @@ export function decodeChannelOpen(r: Reader): ChannelOpen {
 
 /** channel.open-ok (20/11), synchronous. */
 export type ChannelOpenOk = Record<string, never>;
+/** The id of channel.open-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CHANNEL_OPEN_OK = 1310731;
+/** Writes channel.open-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeChannelOpenOk(w: Writer, _a: ChannelOpenOk): void {
   w.u16(20);
   w.u16(11);
   w.u32(0);
 }
+/** Reads channel.open-ok's fields from a method payload, after its class and method ids. */
 export function decodeChannelOpenOk(r: Reader): ChannelOpenOk {
   r.longstr();
   return {};
@@ -351,12 +502,15 @@ export function decodeChannelOpenOk(r: Reader): ChannelOpenOk {
 export interface ChannelFlow {
   active: boolean;
 }
+/** The id of channel.flow: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CHANNEL_FLOW = 1310740;
+/** Writes channel.flow's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeChannelFlow(w: Writer, a: ChannelFlow): void {
   w.u16(20);
   w.u16(20);
   w.u8(a.active ? 1 : 0);
 }
+/** Reads channel.flow's fields from a method payload, after its class and method ids. */
 export function decodeChannelFlow(r: Reader): ChannelFlow {
   const bits1 = r.u8();
   return { active: (bits1 & 1) !== 0 };
@@ -366,12 +520,15 @@ export function decodeChannelFlow(r: Reader): ChannelFlow {
 export interface ChannelFlowOk {
   active: boolean;
 }
+/** The id of channel.flow-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CHANNEL_FLOW_OK = 1310741;
+/** Writes channel.flow-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeChannelFlowOk(w: Writer, a: ChannelFlowOk): void {
   w.u16(20);
   w.u16(21);
   w.u8(a.active ? 1 : 0);
 }
+/** Reads channel.flow-ok's fields from a method payload, after its class and method ids. */
 export function decodeChannelFlowOk(r: Reader): ChannelFlowOk {
   const bits1 = r.u8();
   return { active: (bits1 & 1) !== 0 };
@@ -384,7 +541,9 @@ export interface ChannelClose {
   classId: number;
   methodId: number;
 }
+/** The id of channel.close: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CHANNEL_CLOSE = 1310760;
+/** Writes channel.close's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeChannelClose(w: Writer, a: ChannelClose): void {
   w.u16(20);
   w.u16(40);
@@ -393,6 +552,7 @@ export function encodeChannelClose(w: Writer, a: ChannelClose): void {
   w.u16(a.classId);
   w.u16(a.methodId);
 }
+/** Reads channel.close's fields from a method payload, after its class and method ids. */
 export function decodeChannelClose(r: Reader): ChannelClose {
   const f_replyCode = r.u16();
   const f_replyText = r.shortstr();
@@ -403,11 +563,14 @@ export function decodeChannelClose(r: Reader): ChannelClose {
 
 /** channel.close-ok (20/41), synchronous. */
 export type ChannelCloseOk = Record<string, never>;
+/** The id of channel.close-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CHANNEL_CLOSE_OK = 1310761;
+/** Writes channel.close-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeChannelCloseOk(w: Writer, _a: ChannelCloseOk): void {
   w.u16(20);
   w.u16(41);
 }
+/** Reads channel.close-ok's fields from a method payload, after its class and method ids. */
 export function decodeChannelCloseOk(_r: Reader): ChannelCloseOk {
   return {};
 }
@@ -425,7 +588,9 @@ export interface ExchangeDeclare {
   noWait: boolean;
   arguments: FieldTable;
 }
+/** The id of exchange.declare: class id << 16 | method id, as the method frame's first four bytes read. */
 export const EXCHANGE_DECLARE = 2621450;
+/** Writes exchange.declare's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeExchangeDeclare(w: Writer, a: ExchangeDeclare): void {
   w.u16(40);
   w.u16(10);
@@ -435,6 +600,7 @@ export function encodeExchangeDeclare(w: Writer, a: ExchangeDeclare): void {
   w.u8((a.passive ? 1 : 0) | (a.durable ? 2 : 0) | (a.autoDelete ? 4 : 0) | (a.internal ? 8 : 0) | (a.noWait ? 16 : 0));
   w.table(a.arguments, 'exchange.declare.arguments');
 }
+/** Reads exchange.declare's fields from a method payload, after its class and method ids. */
 export function decodeExchangeDeclare(r: Reader): ExchangeDeclare {
   r.u16();
   const f_exchange = r.shortstr();
@@ -455,11 +621,14 @@ export function decodeExchangeDeclare(r: Reader): ExchangeDeclare {
 
 /** exchange.declare-ok (40/11), synchronous. */
 export type ExchangeDeclareOk = Record<string, never>;
+/** The id of exchange.declare-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const EXCHANGE_DECLARE_OK = 2621451;
+/** Writes exchange.declare-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeExchangeDeclareOk(w: Writer, _a: ExchangeDeclareOk): void {
   w.u16(40);
   w.u16(11);
 }
+/** Reads exchange.declare-ok's fields from a method payload, after its class and method ids. */
 export function decodeExchangeDeclareOk(_r: Reader): ExchangeDeclareOk {
   return {};
 }
@@ -470,7 +639,9 @@ export interface ExchangeDelete {
   ifUnused: boolean;
   noWait: boolean;
 }
+/** The id of exchange.delete: class id << 16 | method id, as the method frame's first four bytes read. */
 export const EXCHANGE_DELETE = 2621460;
+/** Writes exchange.delete's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeExchangeDelete(w: Writer, a: ExchangeDelete): void {
   w.u16(40);
   w.u16(20);
@@ -478,6 +649,7 @@ export function encodeExchangeDelete(w: Writer, a: ExchangeDelete): void {
   w.shortstr(a.exchange, 'exchange.delete.exchange');
   w.u8((a.ifUnused ? 1 : 0) | (a.noWait ? 2 : 0));
 }
+/** Reads exchange.delete's fields from a method payload, after its class and method ids. */
 export function decodeExchangeDelete(r: Reader): ExchangeDelete {
   r.u16();
   const f_exchange = r.shortstr();
@@ -487,11 +659,14 @@ export function decodeExchangeDelete(r: Reader): ExchangeDelete {
 
 /** exchange.delete-ok (40/21), synchronous. */
 export type ExchangeDeleteOk = Record<string, never>;
+/** The id of exchange.delete-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const EXCHANGE_DELETE_OK = 2621461;
+/** Writes exchange.delete-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeExchangeDeleteOk(w: Writer, _a: ExchangeDeleteOk): void {
   w.u16(40);
   w.u16(21);
 }
+/** Reads exchange.delete-ok's fields from a method payload, after its class and method ids. */
 export function decodeExchangeDeleteOk(_r: Reader): ExchangeDeleteOk {
   return {};
 }
@@ -504,7 +679,9 @@ export interface ExchangeBind {
   noWait: boolean;
   arguments: FieldTable;
 }
+/** The id of exchange.bind: class id << 16 | method id, as the method frame's first four bytes read. */
 export const EXCHANGE_BIND = 2621470;
+/** Writes exchange.bind's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeExchangeBind(w: Writer, a: ExchangeBind): void {
   w.u16(40);
   w.u16(30);
@@ -515,6 +692,7 @@ export function encodeExchangeBind(w: Writer, a: ExchangeBind): void {
   w.u8(a.noWait ? 1 : 0);
   w.table(a.arguments, 'exchange.bind.arguments');
 }
+/** Reads exchange.bind's fields from a method payload, after its class and method ids. */
 export function decodeExchangeBind(r: Reader): ExchangeBind {
   r.u16();
   const f_destination = r.shortstr();
@@ -533,11 +711,14 @@ export function decodeExchangeBind(r: Reader): ExchangeBind {
 
 /** exchange.bind-ok (40/31), synchronous. */
 export type ExchangeBindOk = Record<string, never>;
+/** The id of exchange.bind-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const EXCHANGE_BIND_OK = 2621471;
+/** Writes exchange.bind-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeExchangeBindOk(w: Writer, _a: ExchangeBindOk): void {
   w.u16(40);
   w.u16(31);
 }
+/** Reads exchange.bind-ok's fields from a method payload, after its class and method ids. */
 export function decodeExchangeBindOk(_r: Reader): ExchangeBindOk {
   return {};
 }
@@ -550,7 +731,9 @@ export interface ExchangeUnbind {
   noWait: boolean;
   arguments: FieldTable;
 }
+/** The id of exchange.unbind: class id << 16 | method id, as the method frame's first four bytes read. */
 export const EXCHANGE_UNBIND = 2621480;
+/** Writes exchange.unbind's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeExchangeUnbind(w: Writer, a: ExchangeUnbind): void {
   w.u16(40);
   w.u16(40);
@@ -561,6 +744,7 @@ export function encodeExchangeUnbind(w: Writer, a: ExchangeUnbind): void {
   w.u8(a.noWait ? 1 : 0);
   w.table(a.arguments, 'exchange.unbind.arguments');
 }
+/** Reads exchange.unbind's fields from a method payload, after its class and method ids. */
 export function decodeExchangeUnbind(r: Reader): ExchangeUnbind {
   r.u16();
   const f_destination = r.shortstr();
@@ -579,11 +763,14 @@ export function decodeExchangeUnbind(r: Reader): ExchangeUnbind {
 
 /** exchange.unbind-ok (40/51), synchronous. */
 export type ExchangeUnbindOk = Record<string, never>;
+/** The id of exchange.unbind-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const EXCHANGE_UNBIND_OK = 2621491;
+/** Writes exchange.unbind-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeExchangeUnbindOk(w: Writer, _a: ExchangeUnbindOk): void {
   w.u16(40);
   w.u16(51);
 }
+/** Reads exchange.unbind-ok's fields from a method payload, after its class and method ids. */
 export function decodeExchangeUnbindOk(_r: Reader): ExchangeUnbindOk {
   return {};
 }
@@ -600,7 +787,9 @@ export interface QueueDeclare {
   noWait: boolean;
   arguments: FieldTable;
 }
+/** The id of queue.declare: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_DECLARE = 3276810;
+/** Writes queue.declare's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueueDeclare(w: Writer, a: QueueDeclare): void {
   w.u16(50);
   w.u16(10);
@@ -611,6 +800,7 @@ export function encodeQueueDeclare(w: Writer, a: QueueDeclare): void {
   );
   w.table(a.arguments, 'queue.declare.arguments');
 }
+/** Reads queue.declare's fields from a method payload, after its class and method ids. */
 export function decodeQueueDeclare(r: Reader): QueueDeclare {
   r.u16();
   const f_queue = r.shortstr();
@@ -633,7 +823,9 @@ export interface QueueDeclareOk {
   messageCount: number;
   consumerCount: number;
 }
+/** The id of queue.declare-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_DECLARE_OK = 3276811;
+/** Writes queue.declare-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueueDeclareOk(w: Writer, a: QueueDeclareOk): void {
   w.u16(50);
   w.u16(11);
@@ -641,6 +833,7 @@ export function encodeQueueDeclareOk(w: Writer, a: QueueDeclareOk): void {
   w.u32(a.messageCount);
   w.u32(a.consumerCount);
 }
+/** Reads queue.declare-ok's fields from a method payload, after its class and method ids. */
 export function decodeQueueDeclareOk(r: Reader): QueueDeclareOk {
   const f_queue = r.shortstr();
   const f_messageCount = r.u32();
@@ -656,7 +849,9 @@ export interface QueueBind {
   noWait: boolean;
   arguments: FieldTable;
 }
+/** The id of queue.bind: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_BIND = 3276820;
+/** Writes queue.bind's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueueBind(w: Writer, a: QueueBind): void {
   w.u16(50);
   w.u16(20);
@@ -667,6 +862,7 @@ export function encodeQueueBind(w: Writer, a: QueueBind): void {
   w.u8(a.noWait ? 1 : 0);
   w.table(a.arguments, 'queue.bind.arguments');
 }
+/** Reads queue.bind's fields from a method payload, after its class and method ids. */
 export function decodeQueueBind(r: Reader): QueueBind {
   r.u16();
   const f_queue = r.shortstr();
@@ -685,11 +881,14 @@ export function decodeQueueBind(r: Reader): QueueBind {
 
 /** queue.bind-ok (50/21), synchronous. */
 export type QueueBindOk = Record<string, never>;
+/** The id of queue.bind-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_BIND_OK = 3276821;
+/** Writes queue.bind-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueueBindOk(w: Writer, _a: QueueBindOk): void {
   w.u16(50);
   w.u16(21);
 }
+/** Reads queue.bind-ok's fields from a method payload, after its class and method ids. */
 export function decodeQueueBindOk(_r: Reader): QueueBindOk {
   return {};
 }
@@ -701,7 +900,9 @@ export interface QueueUnbind {
   routingKey: string;
   arguments: FieldTable;
 }
+/** The id of queue.unbind: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_UNBIND = 3276850;
+/** Writes queue.unbind's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueueUnbind(w: Writer, a: QueueUnbind): void {
   w.u16(50);
   w.u16(50);
@@ -711,6 +912,7 @@ export function encodeQueueUnbind(w: Writer, a: QueueUnbind): void {
   w.shortstr(a.routingKey, 'queue.unbind.routingKey');
   w.table(a.arguments, 'queue.unbind.arguments');
 }
+/** Reads queue.unbind's fields from a method payload, after its class and method ids. */
 export function decodeQueueUnbind(r: Reader): QueueUnbind {
   r.u16();
   const f_queue = r.shortstr();
@@ -722,11 +924,14 @@ export function decodeQueueUnbind(r: Reader): QueueUnbind {
 
 /** queue.unbind-ok (50/51), synchronous. */
 export type QueueUnbindOk = Record<string, never>;
+/** The id of queue.unbind-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_UNBIND_OK = 3276851;
+/** Writes queue.unbind-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueueUnbindOk(w: Writer, _a: QueueUnbindOk): void {
   w.u16(50);
   w.u16(51);
 }
+/** Reads queue.unbind-ok's fields from a method payload, after its class and method ids. */
 export function decodeQueueUnbindOk(_r: Reader): QueueUnbindOk {
   return {};
 }
@@ -736,7 +941,9 @@ export interface QueuePurge {
   queue: string;
   noWait: boolean;
 }
+/** The id of queue.purge: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_PURGE = 3276830;
+/** Writes queue.purge's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueuePurge(w: Writer, a: QueuePurge): void {
   w.u16(50);
   w.u16(30);
@@ -744,6 +951,7 @@ export function encodeQueuePurge(w: Writer, a: QueuePurge): void {
   w.shortstr(a.queue, 'queue.purge.queue');
   w.u8(a.noWait ? 1 : 0);
 }
+/** Reads queue.purge's fields from a method payload, after its class and method ids. */
 export function decodeQueuePurge(r: Reader): QueuePurge {
   r.u16();
   const f_queue = r.shortstr();
@@ -755,12 +963,15 @@ export function decodeQueuePurge(r: Reader): QueuePurge {
 export interface QueuePurgeOk {
   messageCount: number;
 }
+/** The id of queue.purge-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_PURGE_OK = 3276831;
+/** Writes queue.purge-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueuePurgeOk(w: Writer, a: QueuePurgeOk): void {
   w.u16(50);
   w.u16(31);
   w.u32(a.messageCount);
 }
+/** Reads queue.purge-ok's fields from a method payload, after its class and method ids. */
 export function decodeQueuePurgeOk(r: Reader): QueuePurgeOk {
   const f_messageCount = r.u32();
   return { messageCount: f_messageCount };
@@ -773,7 +984,9 @@ export interface QueueDelete {
   ifEmpty: boolean;
   noWait: boolean;
 }
+/** The id of queue.delete: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_DELETE = 3276840;
+/** Writes queue.delete's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueueDelete(w: Writer, a: QueueDelete): void {
   w.u16(50);
   w.u16(40);
@@ -781,6 +994,7 @@ export function encodeQueueDelete(w: Writer, a: QueueDelete): void {
   w.shortstr(a.queue, 'queue.delete.queue');
   w.u8((a.ifUnused ? 1 : 0) | (a.ifEmpty ? 2 : 0) | (a.noWait ? 4 : 0));
 }
+/** Reads queue.delete's fields from a method payload, after its class and method ids. */
 export function decodeQueueDelete(r: Reader): QueueDelete {
   r.u16();
   const f_queue = r.shortstr();
@@ -792,12 +1006,15 @@ export function decodeQueueDelete(r: Reader): QueueDelete {
 export interface QueueDeleteOk {
   messageCount: number;
 }
+/** The id of queue.delete-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const QUEUE_DELETE_OK = 3276841;
+/** Writes queue.delete-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeQueueDeleteOk(w: Writer, a: QueueDeleteOk): void {
   w.u16(50);
   w.u16(41);
   w.u32(a.messageCount);
 }
+/** Reads queue.delete-ok's fields from a method payload, after its class and method ids. */
 export function decodeQueueDeleteOk(r: Reader): QueueDeleteOk {
   const f_messageCount = r.u32();
   return { messageCount: f_messageCount };
@@ -811,7 +1028,9 @@ export interface BasicQos {
   prefetchCount: number;
   global: boolean;
 }
+/** The id of basic.qos: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_QOS = 3932170;
+/** Writes basic.qos's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicQos(w: Writer, a: BasicQos): void {
   w.u16(60);
   w.u16(10);
@@ -819,6 +1038,7 @@ export function encodeBasicQos(w: Writer, a: BasicQos): void {
   w.u16(a.prefetchCount);
   w.u8(a.global ? 1 : 0);
 }
+/** Reads basic.qos's fields from a method payload, after its class and method ids. */
 export function decodeBasicQos(r: Reader): BasicQos {
   const f_prefetchSize = r.u32();
   const f_prefetchCount = r.u16();
@@ -828,11 +1048,14 @@ export function decodeBasicQos(r: Reader): BasicQos {
 
 /** basic.qos-ok (60/11), synchronous. */
 export type BasicQosOk = Record<string, never>;
+/** The id of basic.qos-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_QOS_OK = 3932171;
+/** Writes basic.qos-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicQosOk(w: Writer, _a: BasicQosOk): void {
   w.u16(60);
   w.u16(11);
 }
+/** Reads basic.qos-ok's fields from a method payload, after its class and method ids. */
 export function decodeBasicQosOk(_r: Reader): BasicQosOk {
   return {};
 }
@@ -847,7 +1070,9 @@ export interface BasicConsume {
   noWait: boolean;
   arguments: FieldTable;
 }
+/** The id of basic.consume: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_CONSUME = 3932180;
+/** Writes basic.consume's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicConsume(w: Writer, a: BasicConsume): void {
   w.u16(60);
   w.u16(20);
@@ -857,6 +1082,7 @@ export function encodeBasicConsume(w: Writer, a: BasicConsume): void {
   w.u8((a.noLocal ? 1 : 0) | (a.noAck ? 2 : 0) | (a.exclusive ? 4 : 0) | (a.noWait ? 8 : 0));
   w.table(a.arguments, 'basic.consume.arguments');
 }
+/** Reads basic.consume's fields from a method payload, after its class and method ids. */
 export function decodeBasicConsume(r: Reader): BasicConsume {
   r.u16();
   const f_queue = r.shortstr();
@@ -878,12 +1104,15 @@ export function decodeBasicConsume(r: Reader): BasicConsume {
 export interface BasicConsumeOk {
   consumerTag: string;
 }
+/** The id of basic.consume-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_CONSUME_OK = 3932181;
+/** Writes basic.consume-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicConsumeOk(w: Writer, a: BasicConsumeOk): void {
   w.u16(60);
   w.u16(21);
   w.shortstr(a.consumerTag, 'basic.consume-ok.consumerTag');
 }
+/** Reads basic.consume-ok's fields from a method payload, after its class and method ids. */
 export function decodeBasicConsumeOk(r: Reader): BasicConsumeOk {
   const f_consumerTag = r.shortstr();
   return { consumerTag: f_consumerTag };
@@ -894,13 +1123,16 @@ export interface BasicCancel {
   consumerTag: string;
   noWait: boolean;
 }
+/** The id of basic.cancel: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_CANCEL = 3932190;
+/** Writes basic.cancel's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicCancel(w: Writer, a: BasicCancel): void {
   w.u16(60);
   w.u16(30);
   w.shortstr(a.consumerTag, 'basic.cancel.consumerTag');
   w.u8(a.noWait ? 1 : 0);
 }
+/** Reads basic.cancel's fields from a method payload, after its class and method ids. */
 export function decodeBasicCancel(r: Reader): BasicCancel {
   const f_consumerTag = r.shortstr();
   const bits1 = r.u8();
@@ -911,12 +1143,15 @@ export function decodeBasicCancel(r: Reader): BasicCancel {
 export interface BasicCancelOk {
   consumerTag: string;
 }
+/** The id of basic.cancel-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_CANCEL_OK = 3932191;
+/** Writes basic.cancel-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicCancelOk(w: Writer, a: BasicCancelOk): void {
   w.u16(60);
   w.u16(31);
   w.shortstr(a.consumerTag, 'basic.cancel-ok.consumerTag');
 }
+/** Reads basic.cancel-ok's fields from a method payload, after its class and method ids. */
 export function decodeBasicCancelOk(r: Reader): BasicCancelOk {
   const f_consumerTag = r.shortstr();
   return { consumerTag: f_consumerTag };
@@ -929,7 +1164,9 @@ export interface BasicPublish {
   mandatory: boolean;
   immediate: boolean;
 }
+/** The id of basic.publish: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_PUBLISH = 3932200;
+/** Writes basic.publish's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicPublish(w: Writer, a: BasicPublish): void {
   w.u16(60);
   w.u16(40);
@@ -938,6 +1175,7 @@ export function encodeBasicPublish(w: Writer, a: BasicPublish): void {
   w.shortstr(a.routingKey, 'basic.publish.routingKey');
   w.u8((a.mandatory ? 1 : 0) | (a.immediate ? 2 : 0));
 }
+/** Reads basic.publish's fields from a method payload, after its class and method ids. */
 export function decodeBasicPublish(r: Reader): BasicPublish {
   r.u16();
   const f_exchange = r.shortstr();
@@ -953,7 +1191,9 @@ export interface BasicReturn {
   exchange: string;
   routingKey: string;
 }
+/** The id of basic.return: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_RETURN = 3932210;
+/** Writes basic.return's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicReturn(w: Writer, a: BasicReturn): void {
   w.u16(60);
   w.u16(50);
@@ -962,6 +1202,7 @@ export function encodeBasicReturn(w: Writer, a: BasicReturn): void {
   w.shortstr(a.exchange, 'basic.return.exchange');
   w.shortstr(a.routingKey, 'basic.return.routingKey');
 }
+/** Reads basic.return's fields from a method payload, after its class and method ids. */
 export function decodeBasicReturn(r: Reader): BasicReturn {
   const f_replyCode = r.u16();
   const f_replyText = r.shortstr();
@@ -978,7 +1219,9 @@ export interface BasicDeliver {
   exchange: string;
   routingKey: string;
 }
+/** The id of basic.deliver: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_DELIVER = 3932220;
+/** Writes basic.deliver's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicDeliver(w: Writer, a: BasicDeliver): void {
   w.u16(60);
   w.u16(60);
@@ -988,6 +1231,7 @@ export function encodeBasicDeliver(w: Writer, a: BasicDeliver): void {
   w.shortstr(a.exchange, 'basic.deliver.exchange');
   w.shortstr(a.routingKey, 'basic.deliver.routingKey');
 }
+/** Reads basic.deliver's fields from a method payload, after its class and method ids. */
 export function decodeBasicDeliver(r: Reader): BasicDeliver {
   const f_consumerTag = r.shortstr();
   const f_deliveryTag = r.u64();
@@ -1008,7 +1252,9 @@ export interface BasicGet {
   queue: string;
   noAck: boolean;
 }
+/** The id of basic.get: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_GET = 3932230;
+/** Writes basic.get's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicGet(w: Writer, a: BasicGet): void {
   w.u16(60);
   w.u16(70);
@@ -1016,6 +1262,7 @@ export function encodeBasicGet(w: Writer, a: BasicGet): void {
   w.shortstr(a.queue, 'basic.get.queue');
   w.u8(a.noAck ? 1 : 0);
 }
+/** Reads basic.get's fields from a method payload, after its class and method ids. */
 export function decodeBasicGet(r: Reader): BasicGet {
   r.u16();
   const f_queue = r.shortstr();
@@ -1031,7 +1278,9 @@ export interface BasicGetOk {
   routingKey: string;
   messageCount: number;
 }
+/** The id of basic.get-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_GET_OK = 3932231;
+/** Writes basic.get-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicGetOk(w: Writer, a: BasicGetOk): void {
   w.u16(60);
   w.u16(71);
@@ -1041,6 +1290,7 @@ export function encodeBasicGetOk(w: Writer, a: BasicGetOk): void {
   w.shortstr(a.routingKey, 'basic.get-ok.routingKey');
   w.u32(a.messageCount);
 }
+/** Reads basic.get-ok's fields from a method payload, after its class and method ids. */
 export function decodeBasicGetOk(r: Reader): BasicGetOk {
   const f_deliveryTag = r.u64();
   const bits1 = r.u8();
@@ -1058,12 +1308,15 @@ export function decodeBasicGetOk(r: Reader): BasicGetOk {
 
 /** basic.get-empty (60/72), synchronous. */
 export type BasicGetEmpty = Record<string, never>;
+/** The id of basic.get-empty: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_GET_EMPTY = 3932232;
+/** Writes basic.get-empty's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicGetEmpty(w: Writer, _a: BasicGetEmpty): void {
   w.u16(60);
   w.u16(72);
   w.u8(0);
 }
+/** Reads basic.get-empty's fields from a method payload, after its class and method ids. */
 export function decodeBasicGetEmpty(r: Reader): BasicGetEmpty {
   r.shortstr();
   return {};
@@ -1074,13 +1327,16 @@ export interface BasicAck {
   deliveryTag: number;
   multiple: boolean;
 }
+/** The id of basic.ack: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_ACK = 3932240;
+/** Writes basic.ack's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicAck(w: Writer, a: BasicAck): void {
   w.u16(60);
   w.u16(80);
   w.u64(a.deliveryTag);
   w.u8(a.multiple ? 1 : 0);
 }
+/** Reads basic.ack's fields from a method payload, after its class and method ids. */
 export function decodeBasicAck(r: Reader): BasicAck {
   const f_deliveryTag = r.u64();
   const bits1 = r.u8();
@@ -1092,13 +1348,16 @@ export interface BasicReject {
   deliveryTag: number;
   requeue: boolean;
 }
+/** The id of basic.reject: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_REJECT = 3932250;
+/** Writes basic.reject's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicReject(w: Writer, a: BasicReject): void {
   w.u16(60);
   w.u16(90);
   w.u64(a.deliveryTag);
   w.u8(a.requeue ? 1 : 0);
 }
+/** Reads basic.reject's fields from a method payload, after its class and method ids. */
 export function decodeBasicReject(r: Reader): BasicReject {
   const f_deliveryTag = r.u64();
   const bits1 = r.u8();
@@ -1109,12 +1368,15 @@ export function decodeBasicReject(r: Reader): BasicReject {
 export interface BasicRecoverAsync {
   requeue: boolean;
 }
+/** The id of basic.recover-async: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_RECOVER_ASYNC = 3932260;
+/** Writes basic.recover-async's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicRecoverAsync(w: Writer, a: BasicRecoverAsync): void {
   w.u16(60);
   w.u16(100);
   w.u8(a.requeue ? 1 : 0);
 }
+/** Reads basic.recover-async's fields from a method payload, after its class and method ids. */
 export function decodeBasicRecoverAsync(r: Reader): BasicRecoverAsync {
   const bits1 = r.u8();
   return { requeue: (bits1 & 1) !== 0 };
@@ -1124,12 +1386,15 @@ export function decodeBasicRecoverAsync(r: Reader): BasicRecoverAsync {
 export interface BasicRecover {
   requeue: boolean;
 }
+/** The id of basic.recover: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_RECOVER = 3932270;
+/** Writes basic.recover's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicRecover(w: Writer, a: BasicRecover): void {
   w.u16(60);
   w.u16(110);
   w.u8(a.requeue ? 1 : 0);
 }
+/** Reads basic.recover's fields from a method payload, after its class and method ids. */
 export function decodeBasicRecover(r: Reader): BasicRecover {
   const bits1 = r.u8();
   return { requeue: (bits1 & 1) !== 0 };
@@ -1137,11 +1402,14 @@ export function decodeBasicRecover(r: Reader): BasicRecover {
 
 /** basic.recover-ok (60/111), synchronous. */
 export type BasicRecoverOk = Record<string, never>;
+/** The id of basic.recover-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_RECOVER_OK = 3932271;
+/** Writes basic.recover-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicRecoverOk(w: Writer, _a: BasicRecoverOk): void {
   w.u16(60);
   w.u16(111);
 }
+/** Reads basic.recover-ok's fields from a method payload, after its class and method ids. */
 export function decodeBasicRecoverOk(_r: Reader): BasicRecoverOk {
   return {};
 }
@@ -1152,13 +1420,16 @@ export interface BasicNack {
   multiple: boolean;
   requeue: boolean;
 }
+/** The id of basic.nack: class id << 16 | method id, as the method frame's first four bytes read. */
 export const BASIC_NACK = 3932280;
+/** Writes basic.nack's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeBasicNack(w: Writer, a: BasicNack): void {
   w.u16(60);
   w.u16(120);
   w.u64(a.deliveryTag);
   w.u8((a.multiple ? 1 : 0) | (a.requeue ? 2 : 0));
 }
+/** Reads basic.nack's fields from a method payload, after its class and method ids. */
 export function decodeBasicNack(r: Reader): BasicNack {
   const f_deliveryTag = r.u64();
   const bits1 = r.u8();
@@ -1169,66 +1440,84 @@ export function decodeBasicNack(r: Reader): BasicNack {
 
 /** tx.select (90/10), synchronous. */
 export type TxSelect = Record<string, never>;
+/** The id of tx.select: class id << 16 | method id, as the method frame's first four bytes read. */
 export const TX_SELECT = 5898250;
+/** Writes tx.select's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeTxSelect(w: Writer, _a: TxSelect): void {
   w.u16(90);
   w.u16(10);
 }
+/** Reads tx.select's fields from a method payload, after its class and method ids. */
 export function decodeTxSelect(_r: Reader): TxSelect {
   return {};
 }
 
 /** tx.select-ok (90/11), synchronous. */
 export type TxSelectOk = Record<string, never>;
+/** The id of tx.select-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const TX_SELECT_OK = 5898251;
+/** Writes tx.select-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeTxSelectOk(w: Writer, _a: TxSelectOk): void {
   w.u16(90);
   w.u16(11);
 }
+/** Reads tx.select-ok's fields from a method payload, after its class and method ids. */
 export function decodeTxSelectOk(_r: Reader): TxSelectOk {
   return {};
 }
 
 /** tx.commit (90/20), synchronous. */
 export type TxCommit = Record<string, never>;
+/** The id of tx.commit: class id << 16 | method id, as the method frame's first four bytes read. */
 export const TX_COMMIT = 5898260;
+/** Writes tx.commit's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeTxCommit(w: Writer, _a: TxCommit): void {
   w.u16(90);
   w.u16(20);
 }
+/** Reads tx.commit's fields from a method payload, after its class and method ids. */
 export function decodeTxCommit(_r: Reader): TxCommit {
   return {};
 }
 
 /** tx.commit-ok (90/21), synchronous. */
 export type TxCommitOk = Record<string, never>;
+/** The id of tx.commit-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const TX_COMMIT_OK = 5898261;
+/** Writes tx.commit-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeTxCommitOk(w: Writer, _a: TxCommitOk): void {
   w.u16(90);
   w.u16(21);
 }
+/** Reads tx.commit-ok's fields from a method payload, after its class and method ids. */
 export function decodeTxCommitOk(_r: Reader): TxCommitOk {
   return {};
 }
 
 /** tx.rollback (90/30), synchronous. */
 export type TxRollback = Record<string, never>;
+/** The id of tx.rollback: class id << 16 | method id, as the method frame's first four bytes read. */
 export const TX_ROLLBACK = 5898270;
+/** Writes tx.rollback's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeTxRollback(w: Writer, _a: TxRollback): void {
   w.u16(90);
   w.u16(30);
 }
+/** Reads tx.rollback's fields from a method payload, after its class and method ids. */
 export function decodeTxRollback(_r: Reader): TxRollback {
   return {};
 }
 
 /** tx.rollback-ok (90/31), synchronous. */
 export type TxRollbackOk = Record<string, never>;
+/** The id of tx.rollback-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const TX_ROLLBACK_OK = 5898271;
+/** Writes tx.rollback-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeTxRollbackOk(w: Writer, _a: TxRollbackOk): void {
   w.u16(90);
   w.u16(31);
 }
+/** Reads tx.rollback-ok's fields from a method payload, after its class and method ids. */
 export function decodeTxRollbackOk(_r: Reader): TxRollbackOk {
   return {};
 }
@@ -1239,12 +1528,15 @@ export function decodeTxRollbackOk(_r: Reader): TxRollbackOk {
 export interface ConfirmSelect {
   nowait: boolean;
 }
+/** The id of confirm.select: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONFIRM_SELECT = 5570570;
+/** Writes confirm.select's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConfirmSelect(w: Writer, a: ConfirmSelect): void {
   w.u16(85);
   w.u16(10);
   w.u8(a.nowait ? 1 : 0);
 }
+/** Reads confirm.select's fields from a method payload, after its class and method ids. */
 export function decodeConfirmSelect(r: Reader): ConfirmSelect {
   const bits1 = r.u8();
   return { nowait: (bits1 & 1) !== 0 };
@@ -1252,11 +1544,14 @@ export function decodeConfirmSelect(r: Reader): ConfirmSelect {
 
 /** confirm.select-ok (85/11), synchronous. */
 export type ConfirmSelectOk = Record<string, never>;
+/** The id of confirm.select-ok: class id << 16 | method id, as the method frame's first four bytes read. */
 export const CONFIRM_SELECT_OK = 5570571;
+/** Writes confirm.select-ok's method payload (class and method ids, then the fields) at the writer's position. */
 export function encodeConfirmSelectOk(w: Writer, _a: ConfirmSelectOk): void {
   w.u16(85);
   w.u16(11);
 }
+/** Reads confirm.select-ok's fields from a method payload, after its class and method ids. */
 export function decodeConfirmSelectOk(_r: Reader): ConfirmSelectOk {
   return {};
 }
@@ -1276,6 +1571,7 @@ export interface MethodSpec {
   decode(r: Reader): object;
 }
 
+/** Every method of the spec (with the RabbitMQ extensions), in class and method order. */
 export const METHODS: readonly MethodSpec[] = [
   {
     id: CONNECTION_START,
@@ -2271,6 +2567,7 @@ export interface MethodArgs {
   'confirm.select': ConfirmSelect;
   'confirm.select-ok': ConfirmSelectOk;
 }
+/** A method by its `class.method` name, e.g. `basic.publish`. */
 export type MethodName = keyof MethodArgs;
 
 /** The 14 basic content properties, in flag order (bit 15 first). */
@@ -2290,3 +2587,21 @@ export const BASIC_PROPERTIES: ReadonlyArray<{ name: string; type: string; flag:
   { name: 'appId', type: 'shortstr', flag: 0x8 },
   { name: 'clusterId', type: 'shortstr', flag: 0x4 },
 ];
+
+/** The flag bit of each basic content property in a content header's property-flags word, by property. */
+export const BasicPropertyFlag = {
+  CONTENT_TYPE: 0x8000,
+  CONTENT_ENCODING: 0x4000,
+  HEADERS: 0x2000,
+  DELIVERY_MODE: 0x1000,
+  PRIORITY: 0x800,
+  CORRELATION_ID: 0x400,
+  REPLY_TO: 0x200,
+  EXPIRATION: 0x100,
+  MESSAGE_ID: 0x80,
+  TIMESTAMP: 0x40,
+  TYPE: 0x20,
+  USER_ID: 0x10,
+  APP_ID: 0x8,
+  CLUSTER_ID: 0x4,
+} as const;

@@ -1,9 +1,6 @@
 import { ChannelError, ReplyCode } from '../../amqp';
 import { DIRECT_REPLY_QUEUE } from '../amqp.constants';
 
-/** basic.consume (class 60, method 20): the method a broker without direct reply-to refuses. */
-const BASIC_CONSUME = { classId: 60, methodId: 20 } as const;
-
 /** Reply codes by which a broker says it has (or grants) no direct reply-to: retrying cannot help. */
 const REFUSAL_CODES: ReadonlySet<number> = new Set([
   ReplyCode.ACCESS_REFUSED,
@@ -37,6 +34,7 @@ export class DirectReplyToUnavailableError extends ChannelError {
     if (!(err instanceof ChannelError) || !REFUSAL_CODES.has(err.replyCode)) return false;
     const failed = err.failedMethod;
     if (!failed) return fromConsume;
-    return failed.classId === BASIC_CONSUME.classId && failed.methodId === BASIC_CONSUME.methodId;
+    // The method a broker without direct reply-to refuses (named from the generated method table).
+    return failed.methodName === 'basic.consume';
   }
 }
