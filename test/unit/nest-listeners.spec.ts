@@ -68,6 +68,26 @@ describe('on() before the session exists, as with Nest’s own transports', () =
     expect(connected.sort()).toEqual(['consumer', 'publisher']);
   });
 
+  it('a client that connects again after a failed start connects a new session, and its listeners hear it', async () => {
+    const amqp = await broker();
+    const options = { url: 'amqp://127.0.0.1:1', startupTimeout: 200, logger: silent };
+    const client = new AmqpClient(options);
+    closing.push(client);
+    const connected: SessionRole[] = [];
+    client.on('connected', (role: SessionRole) => connected.push(role));
+
+    await expect(client.connect()).rejects.toThrow(/could not connect/);
+    options.url = amqp.url();
+    const session = await client.connect();
+
+    expect(session.isReady).toBe(true);
+    expect(client.toJSON().session).toMatchObject({
+      state: 'ready',
+      endpoints: [`amqp://guest@127.0.0.1:${amqp.port}/`],
+    });
+    expect(connected.sort()).toEqual(['consumer', 'publisher']);
+  });
+
   it("a server's and a client's listeners leave a shared session when they close", async () => {
     const amqp = await broker();
     const session = new AmqpSession({ url: amqp.url(), logger: silent });

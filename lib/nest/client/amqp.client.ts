@@ -384,9 +384,17 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
 
   private async start(): Promise<AmqpSession> {
     if (!this.session) {
-      this.session = createSession({ ...this.options, name: this.name, logger: this.logger });
-      this.listeners.attach(this.session);
-      await startSession(this.session, { ...this.options, name: this.name }, this.logger);
+      const own = createSession({ ...this.options, name: this.name, logger: this.logger });
+      this.session = own;
+      this.listeners.attach(own);
+      try {
+        await startSession(own, { ...this.options, name: this.name }, this.logger);
+      } catch (err) {
+        // startSession closed it: the next connect() opens a new one instead of attaching to a closed session.
+        this.listeners.detach();
+        this.session = null;
+        throw err;
+      }
     }
     const session = this.session;
     this.watchStatus(session);
