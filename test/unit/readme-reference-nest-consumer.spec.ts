@@ -526,3 +526,98 @@ describe('AmqpContext (README)', () => {
     expect(broker.settlementsOf(consumer)).toEqual([]);
   });
 });
+
+describe('retries and the parking lot (README): the copies', () => {
+  const longMessage = 'x'.repeat(1500);
+
+  @Controller()
+  class RetryController {
+    @EventPattern('fail', { queue: { name: 'work-transient', durable: false }, retry: { attempts: 3, delays: [1000] } })
+    transient() {
+      throw new RpcException(longMessage);
+    }
+
+    @EventPattern('fail', { queue: 'work-named', retry: { attempts: 2, delays: [500] } })
+    named() {
+      throw new RpcException('failed');
+    }
+
+    @EventPattern('fail', { queue: { name: 'work-once', durable: true }, retry: { attempts: 1 } })
+    once() {
+      throw new RpcException('failed');
+    }
+  }
+
+  const original: MessageProperties = {
+    contentType: 'application/json',
+    deliveryMode: 1,
+    expiration: '60000',
+    messageId: 'm-1',
+    type: 'order',
+    appId: 'shop',
+    headers: { trace: 't-1' },
+  };
+
+  it('retry queues are durable when their work queue is (a queue named by a string is); parking lots are durable', async () => {
+    const broker = await fakeBroker();
+    await serve(broker, [RetryController]);
+    const declared = Object.fromEntries(
+      broker
+        .methods('queue.declare')
+        .filter((d) => !d.args.passive)
+        .map((d) => [d.args.queue, d.args.durable]),
+    );
+    expect(declared).toMatchObject({
+      'work-transient.retry.1000': false,
+      'work-transient.parking-lot': true,
+      'work-named.retry.500': true,
+      'work-named.parking-lot': true,
+      'work-once.parking-lot': true,
+    });
+  });
+
+  it("a retry copy keeps the original's body and properties but its per-message TTL, and cuts the error message to 1 000 characters", async () => {
+    const broker = await fakeBroker();
+    await serve(broker, [RetryController]);
+    const consumer = await broker.consumer('work-transient');
+    const [tag] = await broker.deliver(consumer, [{ routingKey: 'fail', body: '{"id":1}', properties: original }]);
+    expect(await broker.settlement(consumer, tag)).toMatchObject({ method: 'basic.ack' });
+    const copy = await broker.publishedMessage((m) => m.routingKey === 'work-transient.retry.1000');
+    expect(copy.exchange).toBe('');
+    expect(copy.body.toString()).toBe('{"id":1}');
+    const { headers, ...properties } = copy.properties.toJSON();
+    expect(properties).toEqual({
+      contentType: 'application/json',
+      deliveryMode: 1,
+      messageId: 'm-1',
+      type: 'order',
+      appId: 'shop',
+    });
+    expect(headers).toMatchObject({ trace: 't-1', [WarrenHeaders.ATTEMPT]: 2 });
+    const errorMessage = String(headers?.[WarrenHeaders.ERROR_MESSAGE]);
+    expect(errorMessage.length).toBeLessThanOrEqual(1000);
+    expect(errorMessage.length).toBeGreaterThanOrEqual(999);
+    expect(longMessage.startsWith(errorMessage.replace(/…$/, ''))).toBe(true);
+  });
+
+  it('a parked message is persistent, even when the original was transient', async () => {
+    const broker = await fakeBroker();
+    await serve(broker, [RetryController]);
+    const consumer = await broker.consumer('work-once');
+    const [tag] = await broker.deliver(consumer, [{ routingKey: 'fail', body: '{"id":2}', properties: original }]);
+    expect(await broker.settlement(consumer, tag)).toMatchObject({ method: 'basic.ack' });
+    const parked = await broker.publishedMessage((m) => m.routingKey === 'work-once.parking-lot');
+    expect(parked.properties.deliveryMode).toBe(2);
+    expect(parked.properties.expiration).toBeUndefined();
+  });
+
+  it('a copy the broker does not confirm (nack) requeues the original', async () => {
+    const broker = await fakeBroker();
+    broker.confirm = (m) => (m.routingKey === 'work-named.retry.500' ? 'nack' : 'ack');
+    await serve(broker, [RetryController]);
+    const consumer = await broker.consumer('work-named');
+    const [tag] = await broker.deliver(consumer, [{ routingKey: 'fail', body: '{"id":3}', properties: original }]);
+    expect(await broker.settlement(consumer, tag)).toMatchObject({ method: 'basic.nack', requeue: true });
+    expect(broker.published.map((m) => m.routingKey)).toEqual(['work-named.retry.500']);
+  });
+});
