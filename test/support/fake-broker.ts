@@ -108,11 +108,20 @@ export class FakeBroker {
     );
   }
 
-  /** The consumer on `queue` (the latest one), waiting for it if it has not started yet. */
-  consumer(queue: string): Promise<FakeConsumer> {
-    const existing = this.consumers.filter((c) => c.queue === queue).pop();
+  /**
+   * The latest consumer on `queue`, or with `nth` the nth one to start there (0-based: 1 is the first re-attach),
+   * waiting for it if it has not started yet.
+   */
+  consumer(queue: string, nth?: number): Promise<FakeConsumer> {
+    const on = this.consumers.filter((c) => c.queue === queue);
+    const existing = nth === undefined ? on.pop() : on[nth];
     if (existing) return Promise.resolve(existing);
-    return wait(this.consumerWaiters, (c) => c.queue === queue, `a consumer on '${queue}'`);
+    const count = nth ?? 0;
+    return wait(
+      this.consumerWaiters,
+      (c) => c.queue === queue && this.consumers.filter((o) => o.queue === queue).length > count,
+      `consumer ${count} on '${queue}'`,
+    );
   }
 
   /** The first published message (already seen or to come) matching `match`. */
