@@ -1,4 +1,5 @@
 import type { DecodedProperties, FieldTable } from '../../lib/amqp';
+import { Deferred, withTimeout } from '../../lib/amqp/deferred';
 import { FRAME_HEADER } from '../../lib/amqp/protocol/frame-parser';
 import { decodeContentHeader, type MessageProperties } from '../../lib/amqp/protocol/properties';
 import type { MethodArgs } from '../../lib/amqp/protocol/spec.generated';
@@ -58,7 +59,7 @@ type Confirm = 'ack' | 'nack' | 'none';
 
 interface Waiter<T> {
   match: (item: T) => boolean;
-  resolve: (item: T) => void;
+  deferred: Deferred<T>;
 }
 
 /**
@@ -86,12 +87,13 @@ export class FakeBroker {
   static async start(
     options: { handshake?: HandshakeOptions; accept?: (index: number, peer: FakePeer) => Promise<void> } = {},
   ): Promise<FakeBroker> {
-    let broker!: FakeBroker;
+    const ready = new Deferred<FakeBroker>();
     const server = await FakeAmqpServer.start(async (peer, index) => {
       await options.accept?.(index, peer);
-      await broker.serve(peer, options.handshake);
+      await (await ready.promise).serve(peer, options.handshake);
     });
-    broker = new FakeBroker(server);
+    const broker = new FakeBroker(server);
+    ready.resolve(broker);
     return broker;
   }
 
@@ -303,26 +305,22 @@ export class FakeBroker {
   }
 }
 
+/** The next item `notify` hands over that matches; a TimeoutError naming `what` after timeoutMs. */
 function wait<T>(waiters: Array<Waiter<T>>, match: (item: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      waiters.splice(waiters.indexOf(waiter), 1);
-      reject(new Error(`fake broker: no ${what} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const waiter: Waiter<T> = {
-      match,
-      resolve: (item) => {
-        clearTimeout(timer);
-        resolve(item);
-      },
-    };
-    waiters.push(waiter);
-  });
+  const waiter: Waiter<T> = { match, deferred: new Deferred<T>() };
+  waiters.push(waiter);
+  return withTimeout(
+    waiter.deferred.promise,
+    timeoutMs,
+    'fake broker wait',
+    () => `fake broker: no ${what} within ${timeoutMs} ms`,
+    () => waiters.splice(waiters.indexOf(waiter), 1),
+  );
 }
 
 function notify<T>(waiters: Array<Waiter<T>>, item: T): void {
   for (const w of waiters.filter((x) => x.match(item))) {
     waiters.splice(waiters.indexOf(w), 1);
-    w.resolve(item);
+    w.deferred.resolve(item);
   }
 }

@@ -63,9 +63,7 @@ describe("nestjs-warren/amqp (README): loads no '@nestjs/*' module", () => {
     // Files lib/amqp loads are its own: nothing from lib/nest, no package (the transpiler's own files aside).
     const own = loaded.filter((p) => !p.includes(`${path.sep}node_modules${path.sep}`));
     expect(own.filter((p) => !p.startsWith(amqpDir + path.sep))).toEqual([]);
-    expect(requests.filter((r) => !r.startsWith('.') && !builtinModules.includes(r.replace(/^node:/, '')))).toEqual(
-      [],
-    );
+    expect(requests.filter((r) => !r.startsWith('.') && !builtinModules.includes(r.replace(/^node:/, '')))).toEqual([]);
   });
 
   it('no file under lib/amqp imports @nestjs/*, a package, or a file outside lib/amqp', () => {

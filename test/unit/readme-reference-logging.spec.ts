@@ -81,13 +81,13 @@ async function fakeBroker(): Promise<FakeBroker> {
 @Controller()
 class AuditController {
   @EventPattern('audit.known', { queue: 'audit-q', connection: 'audit' })
-  known(): void {}
+  known(_event: unknown): void {}
 }
 
 @Controller()
 class OrdersController {
   @EventPattern('orders.known', { queue: 'orders-q', connection: 'orders' })
-  known(): void {}
+  known(_event: unknown): void {}
 }
 
 /** A standalone server with these controllers, listening; Nest's own logs go to the recorder. */

@@ -3,7 +3,7 @@ import { Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestj
 import { Test } from '@nestjs/testing';
 import { ConfigError, type Logger, type MessageProperties } from '../../lib/amqp';
 import { AmqpContext, AmqpServer, WarrenHeaders, type AmqpServerOptions } from '../../lib/nest';
-import { FakeBroker, type FakeConsumer, type PublishedMessage } from '../support/fake-broker';
+import { FakeBroker, type PublishedMessage } from '../support/fake-broker';
 import { deferred, Recorder, rejection } from '../support/nest-support';
 
 /**
@@ -199,7 +199,7 @@ describe('handlers sharing a pattern (README)', () => {
     }
 
     @EventPattern('order.get', { queue: 'mixed' })
-    seen() {
+    seen(@Payload() _order: unknown) {
       return undefined;
     }
   }
@@ -533,17 +533,17 @@ describe('retries and the parking lot (README): the copies', () => {
   @Controller()
   class RetryController {
     @EventPattern('fail', { queue: { name: 'work-transient', durable: false }, retry: { attempts: 3, delays: [1000] } })
-    transient() {
+    transient(@Payload() _event: unknown) {
       throw new RpcException(longMessage);
     }
 
     @EventPattern('fail', { queue: 'work-named', retry: { attempts: 2, delays: [500] } })
-    named() {
+    named(@Payload() _event: unknown) {
       throw new RpcException('failed');
     }
 
     @EventPattern('fail', { queue: { name: 'work-once', durable: true }, retry: { attempts: 1 } })
-    once() {
+    once(@Payload() _event: unknown) {
       throw new RpcException('failed');
     }
   }

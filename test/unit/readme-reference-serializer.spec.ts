@@ -74,7 +74,10 @@ describe('default serializer (README): what Warren publishes', () => {
     expect([...fromView.body]).toEqual([9, 8, 7]);
     expect(fromView.contentType).toBe('application/octet-stream');
     expect(serializer.serialize('héllo')).toEqual({ body: Buffer.from('héllo', 'utf8'), contentType: 'text/plain' });
-    expect(serializer.serialize({ a: [1] })).toEqual({ body: Buffer.from('{"a":[1]}'), contentType: 'application/json' });
+    expect(serializer.serialize({ a: [1] })).toEqual({
+      body: Buffer.from('{"a":[1]}'),
+      contentType: 'application/json',
+    });
     expect(serializer.serialize(null)).toEqual({ body: Buffer.from('null'), contentType: 'application/json' });
   });
 });
