@@ -155,14 +155,19 @@ export class FakePeer {
   /** Channels in confirm mode (auto replies) and the last delivery tag acked on each. */
   private readonly confirmTags = new Map<number, number>();
   private auto: { except: Set<MethodName>; handler?: (m: ReceivedMethod) => boolean | void } | null = null;
+  /** Told of each content (header or body) frame once it is recorded in `contentFrames`. */
+  onContentFrame: ((frame: { channel: number; type: number; payload: Buffer }) => void) | undefined = undefined;
   readonly closed: Promise<void>;
 
   constructor(readonly socket: net.Socket) {
     this.parser = new FrameParser((type, channel, buf, start, end) => {
       const payload = buf.subarray(start, end);
       if (type === FRAME_METHOD) this.onMethod({ channel, method: decodeMethod(Buffer.from(payload)) });
-      else if (type === FRAME_HEADER || type === FRAME_BODY)
-        this.contentFrames.push({ channel, type, payload: Buffer.from(payload) });
+      else if (type === FRAME_HEADER || type === FRAME_BODY) {
+        const frame = { channel, type, payload: Buffer.from(payload) };
+        this.contentFrames.push(frame);
+        this.onContentFrame?.(frame);
+      }
     }, 1 << 30);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.closed = new Promise((resolve) =>

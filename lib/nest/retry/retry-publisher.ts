@@ -45,7 +45,8 @@ export class RetryPublisher {
     }
     headers[WarrenHeaders.ATTEMPT] = attempt;
     headers[WarrenHeaders.FAILED_AT] = new Date().toISOString();
-    await this.session.publish('', policy.parkingLot, msg.body, { ...copyProperties(msg, headers), persistent: true });
+    // deliveryMode, not `persistent`: the original's own delivery mode (1 for a transient one) would win over it.
+    await this.session.publish('', policy.parkingLot, msg.body, { ...copyProperties(msg, headers), deliveryMode: 2 });
     this.logger.debug?.(`parked message ${msg.properties.messageId ?? '(no id)'} in '${policy.parkingLot}'`);
     return { kind: 'parked', queue: policy.parkingLot };
   }
@@ -62,6 +63,7 @@ function stringHeader(headers: FieldTable, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** At most `max` characters, the ellipsis included. */
 function truncate(s: string, max = 1000): string {
-  return s.length > max ? `${s.slice(0, max)}…` : s;
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
