@@ -558,7 +558,7 @@ describe('retries and the parking lot (README): the copies', () => {
     headers: { trace: 't-1' },
   };
 
-  it('retry queues are durable when their work queue is (a queue named by a string is); parking lots are durable', async () => {
+  it('retry queues and parking lots are always durable, also for a transient work queue (RabbitMQ 4.3)', async () => {
     const broker = await fakeBroker();
     await serve(broker, [RetryController]);
     const declared = Object.fromEntries(
@@ -568,7 +568,7 @@ describe('retries and the parking lot (README): the copies', () => {
         .map((d) => [d.args.queue, d.args.durable]),
     );
     expect(declared).toMatchObject({
-      'work-transient.retry.1000': false,
+      'work-transient.retry.1000': true,
       'work-transient.parking-lot': true,
       'work-named.retry.500': true,
       'work-named.parking-lot': true,
