@@ -32,6 +32,7 @@ export const WarrenHeaders = {
 export const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 
 export const DEFAULT_PREFETCH = 10;
+export const DEFAULT_BATCH_TIMEOUT_MS = 50;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;
 export const DEFAULT_RPC_TIMEOUT_MS = 30_000;

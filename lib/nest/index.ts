@@ -2,6 +2,7 @@ export * from './amqp.constants';
 export * from './amqp-options.interface';
 export { AmqpStartupError } from './amqp.session-factory';
 export * from './ctx-host/amqp.context';
+export * from './ctx-host/amqp-batch.context';
 export * from './record-builders/amqp.record-builder';
 export * from './routing/pattern-matcher';
 export * from './serialization';
