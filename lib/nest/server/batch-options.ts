@@ -14,7 +14,10 @@ const BATCH_KEYS = ['size', 'timeoutMs'];
 export function resolveBatchOptions(batch: BatchOptions, origin: string): ResolvedBatchOptions {
   const where = `${origin}.batch`;
   if (typeof batch !== 'object' || batch === null || Array.isArray(batch)) {
-    throw new ConfigError(where, `must be an object { size, timeoutMs? }, got ${batch === null ? 'null' : typeof batch}`);
+    throw new ConfigError(
+      where,
+      `must be an object { size, timeoutMs? }, got ${batch === null ? 'null' : typeof batch}`,
+    );
   }
   checkKnownKeys(where, batch, BATCH_KEYS, 'batch');
   const { size, timeoutMs = DEFAULT_BATCH_TIMEOUT_MS } = batch;

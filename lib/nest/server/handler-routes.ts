@@ -163,7 +163,11 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
       const values = options.map(pick).filter((v): v is number => v !== undefined);
       return values.length > 0 ? Math.max(...values) : undefined;
     };
-    const prefetch = consumerPrefetch(explicit((o) => o.prefetch), routes.values(), where);
+    const prefetch = consumerPrefetch(
+      explicit((o) => o.prefetch),
+      routes.values(),
+      where,
+    );
     const concurrency = explicit((o) => o.concurrency) ?? (prefetch > 0 ? prefetch : Infinity);
     if (concurrency !== Infinity && (!Number.isInteger(concurrency) || concurrency < 1)) {
       throw new ConfigError(`${where}.concurrency`, `must be an integer >= 1, got ${concurrency}`);

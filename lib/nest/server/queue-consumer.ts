@@ -139,9 +139,9 @@ export class QueueConsumer {
     // messages are ours already: they still run. Batches hold messages already handed to their handler: they run,
     // open ones at once.
     if (!this.plan.noAck) {
-      const kept = this.waiting.filter((w) => !w.msg);
-      for (const w of this.waiting.filter((w) => w.msg)) w.done();
-      this.waiting.splice(0, this.waiting.length, ...kept);
+      const unstarted = this.waiting.filter((w) => w.msg);
+      this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((w) => !w.msg));
+      for (const w of unstarted) w.done();
     }
     for (const b of this.batches.values()) b.flush();
     const consumer = this.consumer;
