@@ -34,16 +34,21 @@ function record(jobs: Job[], ctx: AmqpBatchContext): BatchCall {
   };
 }
 
-/** The basic.ack frames the client writes (every connection of this test file): `[deliveryTag, multiple]`. */
-function watchAcks(): { acks: () => Array<[tag: number, multiple: boolean]>; restore: () => void } {
-  const settle = jest.spyOn(FrameEncoder.prototype, 'settle');
-  return {
-    acks: () =>
-      settle.mock.calls
-        .filter(([, methodId]) => methodId === 80)
-        .map(([, , tag, bits]) => [tag, bits === 1] as [number, boolean]),
-    restore: () => settle.mockRestore(),
-  };
+/** The basic.ack frames the client writes (every connection of this test file), as `[deliveryTag, multiple]`. */
+function watchAcks(): { acks: Recorder<[tag: number, multiple: boolean]>; restore: () => void } {
+  const acks = new Recorder<[number, boolean]>();
+  const settle = FrameEncoder.prototype.settle;
+  const spy = jest.spyOn(FrameEncoder.prototype, 'settle').mockImplementation(function (
+    this: FrameEncoder,
+    channel,
+    methodId,
+    deliveryTag,
+    bits,
+  ) {
+    if (methodId === 80) acks.push([deliveryTag, bits === 1]);
+    return settle.call(this, channel, methodId, deliveryTag, bits);
+  });
+  return { acks, restore: () => spy.mockRestore() };
 }
 
 /** Collects the next `n` messages of a queue through a consumer (event based). */
@@ -130,7 +135,7 @@ describe('batch handlers', () => {
 
     expect(calls.items.map((c) => c.ns)).toEqual([0, 10, 20].map((s) => Array.from({ length: 10 }, (_, i) => s + i)));
     // The prefetch was raised to the batch size: each batch is the channel's only unacked deliveries.
-    expect(wire.acks()).toEqual([
+    expect(wire.acks.items).toEqual([
       [10, true],
       [20, true],
       [30, true],
@@ -162,7 +167,7 @@ describe('batch handlers', () => {
     expect(calls.items).toHaveLength(1);
     expect(call.ns).toEqual([0, 1, 2]);
     expect(call.at - started).toBeGreaterThanOrEqual(300);
-    expect(wire.acks()).toEqual([[3, true]]);
+    expect(wire.acks.items).toEqual([[3, true]]);
     expect(await leftAfterConsumersGone(queue)).toEqual({ messageCount: 0, consumerCount: 0 });
   });
 
@@ -229,6 +234,7 @@ describe('batch handlers', () => {
     try {
       await slowStarted.promise;
       [call] = await calls.waitFor(1);
+      await wire.acks.waitFor(3); // the batch's acks are on the wire before the slow handler's
     } finally {
       releaseSlow.resolve(); // also when the batch never came: the app can close
     }
@@ -236,7 +242,7 @@ describe('batch handlers', () => {
 
     expect(call.tags).toEqual([2, 3, 4]);
     // A multiple ack of 4 would also ack delivery 1, which its handler had not finished.
-    const acks = wire.acks();
+    const acks = wire.acks.items;
     expect(acks.slice(0, 3)).toEqual([
       [2, false],
       [3, false],
