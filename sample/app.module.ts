@@ -4,6 +4,7 @@ import { BillingController } from './billing/billing.controller';
 import { Journal } from './journal';
 import { NotificationsController } from './notifications/notifications.controller';
 import { OrdersModule } from './orders/orders.module';
+import { SalesReportController } from './reports/sales-report.controller';
 import { ORDERS_EXCHANGE } from './topology';
 
 @Global()
@@ -23,6 +24,6 @@ class JournalModule {}
     }),
     OrdersModule,
   ],
-  controllers: [BillingController, NotificationsController],
+  controllers: [BillingController, NotificationsController, SalesReportController],
 })
 export class AppModule {}

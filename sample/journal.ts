@@ -3,7 +3,8 @@ import { Injectable } from '@nestjs/common';
 export type Entry =
   | { kind: 'charged'; orderId: number; amount: number; attempt: number }
   | { kind: 'charge-failed'; orderId: number; attempt: number; reason: string }
-  | { kind: 'emailed'; orderId: number; to: string };
+  | { kind: 'emailed'; orderId: number; to: string }
+  | { kind: 'tallied'; orderIds: number[]; revenue: number; messageIds: Array<string | undefined> };
 
 /** What the services did, for main.ts to wait on and print. Event based: no polling. */
 @Injectable()

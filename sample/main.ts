@@ -14,6 +14,7 @@ import {
   NOTIFICATIONS_QUEUE,
   ORDERS_EXCHANGE,
   ORDERS_RPC_QUEUE,
+  REPORTS_QUEUE,
 } from './topology';
 
 const say = (line: string) => console.log(`[sample] ${line}`);
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   });
   app.enableShutdownHooks();
   await app.listen();
-  say('orders, billing and notifications are listening on RabbitMQ');
+  say('orders, billing, notifications and reports are listening on RabbitMQ');
 
   const session = app.get(AmqpSession);
   const orders = app.get(OrdersService);
@@ -72,6 +73,15 @@ async function main(): Promise<void> {
         .map((e) => e.to)
         .join(', ')}`,
     );
+    const tallied = () => journal.of('tallied').flatMap((t) => t.orderIds);
+    await journal.until(() => tallied().length === 3, 'three orders in the sales report');
+    const batches = journal.of('tallied');
+    const sizes = batches.map((b) => b.orderIds.length).join(' + ');
+    const revenue = batches.reduce((sum, b) => sum + b.revenue, 0).toFixed(2);
+    const ids = tallied()
+      .map((id) => `#${id}`)
+      .join(', ');
+    say(`reports queue: orders ${ids} tallied in ${batches.length} batch call(s) of ${sizes}, revenue ${revenue}`);
     await journal.until(() => journal.of('charged').length === 2, 'two charges');
     const retried = journal.of('charged').find((c) => c.orderId === 2);
     say(
@@ -97,6 +107,7 @@ async function cleanUp(session: AmqpSession, parkingLot: string): Promise<void> 
     ORDERS_RPC_QUEUE,
     BILLING_QUEUE,
     NOTIFICATIONS_QUEUE,
+    REPORTS_QUEUE,
     parkingLot,
     ...BILLING_RETRY_DELAYS.map((d) => retryQueueName(BILLING_QUEUE, d)),
   ];

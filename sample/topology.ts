@@ -5,4 +5,5 @@ export const ORDERS_EXCHANGE: ExchangeDefinition = { name: 'warren.sample.orders
 export const ORDERS_RPC_QUEUE = 'warren.sample.orders-rpc';
 export const BILLING_QUEUE = 'warren.sample.billing';
 export const NOTIFICATIONS_QUEUE = 'warren.sample.notifications';
+export const REPORTS_QUEUE = 'warren.sample.reports';
 export const BILLING_RETRY_DELAYS = [200, 400];

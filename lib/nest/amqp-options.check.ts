@@ -106,6 +106,7 @@ const HANDLER_KEYS = keys<AmqpHandlerOptions>({
   priority: true,
   offset: true,
   offsetStore: true,
+  batch: true,
   retry: true,
   serializer: true,
   deserializer: true,

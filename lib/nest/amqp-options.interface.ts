@@ -38,6 +38,17 @@ export interface RetryPolicy {
   parkingLot?: string;
 }
 
+/**
+ * An event handler that takes its messages in batches: it is called with an array of payloads (and an
+ * `AmqpBatchContext`) once `size` messages of its pattern arrived, or `timeoutMs` after the first of them.
+ */
+export interface BatchOptions {
+  /** Messages per batch at most; an integer >= 1. Required. The consumer's prefetch is raised to at least this. */
+  size: number;
+  /** How long the first message of a batch waits for the others, ms (>= 1). Default 50. */
+  timeoutMs?: number;
+}
+
 /** A binding of the handler's queue. Missing fields come from the handler: its exchange, its pattern. */
 export interface HandlerBinding {
   /** The exchange to bind to (a name: used if it exists, else a durable topic exchange). Default: the handler's. */
@@ -82,6 +93,11 @@ export interface AmqpHandlerOptions {
   offsetStore?: StreamOffsetStore;
   /** Event handlers only. Without a policy a failed event is nacked without requeue (dead-lettered if the queue has a DLX). */
   retry?: RetryPolicy;
+  /**
+   * Event handlers only: take messages in batches (`@Payload()` an array, `@Ctx()` an `AmqpBatchContext`). Success
+   * acks the whole batch; a failure applies the retry policy (or the nack) to each of its messages.
+   */
+  batch?: BatchOptions;
   /** How this handler's replies are encoded. Default: the server's (JSON, text or binary by value). */
   serializer?: AmqpSerializer;
   /** How this handler's messages are decoded. Default: the server's (by content type). */

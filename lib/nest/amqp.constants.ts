@@ -41,6 +41,8 @@ export const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 
 /** Unacked messages per server consumer when no handler of its queue sets `prefetch`. */
 export const DEFAULT_PREFETCH = 10;
+/** Default `batch.timeoutMs`, ms: how long a batch waits for more messages after its first. */
+export const DEFAULT_BATCH_TIMEOUT_MS = 50;
 /** Default `shutdownTimeout`, ms: how long a close waits for in-flight handlers and outstanding confirms. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 /** Default `startupTimeout`, ms: how long start-up waits for the broker. */

@@ -5,6 +5,7 @@
 export { AmqpModule } from './amqp.module';
 export type {
   AckMode,
+  BatchOptions,
   RetryBackoff,
   RetryPolicy,
   HandlerBinding,
@@ -42,11 +43,13 @@ export { AmqpController } from './decorators/amqp-controller.decorator';
 export { AmqpMessagePattern, AmqpEventPattern } from './decorators/pattern.decorators';
 export { AmqpServer, type AmqpServerStatus } from './server/amqp.server';
 export { AmqpContext } from './ctx-host/amqp.context';
+export { AmqpBatchContext } from './ctx-host/amqp-batch.context';
 export { AmqpRpcError, type RpcErrorEnvelope } from './server/rpc-error';
 export { parkingLotName, retryQueueName } from './retry/retry-policy';
 
 // Sending
 export { AmqpClient, type AmqpClientStatus } from './client/amqp.client';
+export type { AmqpSessionStatus } from './amqp.session-status';
 export { DirectReplyToUnavailableError } from './client/direct-reply-unavailable.error';
 export { AmqpPublisher, type PublishCallOptions } from './publisher/amqp.publisher';
 export { AmqpRecord, AmqpRecordBuilder, type AmqpRecordOptions } from './record-builders/amqp.record-builder';

@@ -92,6 +92,7 @@ const AMQP_TYPES = [
 
 /** The Nest layer: only in the package root, which is the AMQP client's names plus these. */
 const NEST_VALUES = [
+  'AmqpBatchContext',
   'AmqpClient',
   'AmqpContext',
   'AmqpController',
@@ -131,6 +132,8 @@ const NEST_VALUES = [
 
 const NEST_TYPES = [
   'AckMode',
+  'AmqpSessionStatus',
+  'BatchOptions',
   'AmqpClientOptions',
   'AmqpClientStatus',
   'AmqpConnectionOptions',

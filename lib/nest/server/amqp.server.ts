@@ -8,6 +8,7 @@ import { DEFAULT_CONNECTION_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, WARREN_TRANSPORT 
 import { watchSessionStatus, type AmqpSessionStatus } from '../amqp.session-status';
 import { createAmqpLogger, describeError } from '../amqp.logger';
 import { createSession, startSession } from '../amqp.session-factory';
+import type { AmqpBatchContext } from '../ctx-host/amqp-batch.context';
 import type { AmqpContext } from '../ctx-host/amqp.context';
 import { RetryPublisher } from '../retry/retry-publisher';
 import { routingKeyFromPattern } from '../routing/pattern-matcher';
@@ -231,7 +232,7 @@ export class AmqpServer
   }
 
   /** The consumer waits for the result (Promise: its value; Observable: its last value). */
-  private invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext): unknown {
+  private invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext | AmqpBatchContext): unknown {
     return handler(data, ctx);
   }
 

@@ -9,6 +9,7 @@ import { PatternMatcher } from '../routing/pattern-matcher';
 import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-serializer.interface';
 import type { QueueRef, TopologyPlan } from '../topology/topology-plan';
 import type { TopologyDefinition } from '../topology/topology.interface';
+import { resolveBatchOptions, type ResolvedBatchOptions } from './batch-options';
 
 /** A handler as Nest handed it to the server (already wrapped with guards, pipes, interceptors and filters). */
 export interface HandlerRegistration {
@@ -25,6 +26,8 @@ export interface Route {
   isEvent: boolean;
   ack: AckMode;
   retry?: ResolvedRetryPolicy;
+  /** Event handlers taking their messages in batches. */
+  batch?: ResolvedBatchOptions;
   serializer: AmqpSerializer;
   deserializer: AmqpDeserializer;
 }
@@ -55,7 +58,8 @@ const KNOWN_ACK_MODES: readonly AckMode[] = ['auto', 'manual', 'none'];
 /**
  * Turns the handlers Nest registered into consumers: which queue each handler reads, the bindings and retry queues
  * it needs (added to `plan`), and one QueuePlan per queue. Handlers of another connection are skipped. Two event
- * handlers with the same pattern on the same queue are chained (both run for each message), as Nest does.
+ * handlers with the same pattern on the same queue are chained (both run for each message), as Nest does. A queue
+ * with batch handlers gets a prefetch of at least the largest batch size.
  */
 export function planHandlers(registrations: HandlerRegistration[], d: RouteDefaults, plan: TopologyPlan): QueuePlan[] {
   plan.add(d.topology, 'server options');
@@ -77,6 +81,13 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
     const ack = o.ack ?? 'auto';
     if (!KNOWN_ACK_MODES.includes(ack)) {
       throw new ConfigError(`${origin}.ack`, `must be one of 'auto', 'manual', 'none', got '${String(ack)}'`);
+    }
+    let batch: ResolvedBatchOptions | undefined;
+    if (o.batch !== undefined) {
+      if (!r.isEvent) {
+        throw new ConfigError(`${origin}.batch`, 'only event handlers take batches (a request gets its own reply)');
+      }
+      batch = resolveBatchOptions(o.batch, origin);
     }
     plan.add(o.topology, origin);
     const queue = plan.queue(o.queue, origin);
@@ -111,6 +122,7 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
       isEvent: r.isEvent,
       ack,
       retry,
+      batch,
       serializer: o.serializer ?? d.serializer,
       deserializer: o.deserializer ?? d.deserializer,
     };
@@ -126,6 +138,13 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
         throw new ConfigError(
           origin,
           `a second handler for this pattern on ${describeQueue(queue.name)} (only event handlers may share one)`,
+        );
+      }
+      if (existing.batch?.size !== batch?.size || existing.batch?.timeoutMs !== batch?.timeoutMs) {
+        // Chained handlers get the same call: one batch of messages, or one message.
+        throw new ConfigError(
+          `${origin}.batch`,
+          `differs from the other handler of this pattern on ${describeQueue(queue.name)}; give both the same`,
         );
       }
       let tail = existing.handler;
@@ -146,7 +165,11 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
       const values = options.map(pick).filter((v): v is number => v !== undefined);
       return values.length > 0 ? Math.max(...values) : undefined;
     };
-    const prefetch = explicit((o) => o.prefetch) ?? DEFAULT_PREFETCH;
+    const prefetch = consumerPrefetch(
+      explicit((o) => o.prefetch),
+      routes.values(),
+      where,
+    );
     const concurrency = explicit((o) => o.concurrency) ?? (prefetch > 0 ? prefetch : Infinity);
     if (concurrency !== Infinity && (!Number.isInteger(concurrency) || concurrency < 1)) {
       throw new ConfigError(`${where}.concurrency`, `must be an integer >= 1, got ${concurrency}`);
@@ -162,6 +185,24 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
       offsetStore: agreed(options, 'offsetStore', where),
     };
   });
+}
+
+/**
+ * The prefetch of a queue's consumer: the one given, else the default raised to the largest batch size. A batch
+ * larger than a given prefetch could never fill (the broker stops delivering at the prefetch): a ConfigError.
+ */
+function consumerPrefetch(given: number | undefined, routes: Route[], where: string): number {
+  let largest: Route | undefined;
+  for (const r of routes) if (r.batch && r.batch.size > (largest?.batch?.size ?? 0)) largest = r;
+  const size = largest?.batch?.size ?? 0;
+  if (given === undefined) return Math.max(DEFAULT_PREFETCH, size);
+  if (given !== 0 && given < size) {
+    throw new ConfigError(
+      `${where}.prefetch`,
+      `${given} is below the batch size ${size} of handler '${largest?.pattern}': set it to ${size} or more, or leave it out (the default is raised to the batch size)`,
+    );
+  }
+  return given;
 }
 
 /** A consumer setting the handlers of one queue must agree on (undefined when none sets it). */

@@ -4,10 +4,12 @@ import type { AmqpSession, FieldTable, Logger, PublishOptions, SessionConsumer, 
 import { WaiterList } from '../../amqp/deferred';
 import { WarrenHeaders } from '../amqp.constants';
 import { describeError } from '../amqp.logger';
+import { AmqpBatchContext } from '../ctx-host/amqp-batch.context';
 import { AmqpContext, type DeliverySettlement } from '../ctx-host/amqp.context';
 import type { RetryPublisher } from '../retry/retry-publisher';
 import { CONTENT_TYPE_JSON } from '../serialization/default.serializer';
 import type { SerializedBody } from '../serialization/amqp-serializer.interface';
+import { BatchCollector } from './batch-collector';
 import type { QueuePlan, Route } from './handler-routes';
 import { toErrorEnvelope, type RpcErrorEnvelope } from './rpc-error';
 
@@ -20,7 +22,7 @@ export interface ConsumerHost {
    * Runs a Nest handler; returns what it returned (a value, a Promise or an Observable). The consumer waits for the
    * Promise and takes the last value of an Observable (undefined if it emits none).
    */
-  invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext): unknown;
+  invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext | AmqpBatchContext): unknown;
 }
 
 /** Settles a delivery at most once; a no-op for no-ack consumers. */
@@ -53,10 +55,28 @@ class Settlement implements DeliverySettlement {
   }
 }
 
-/** A message waiting for a free handler slot (concurrency), and what settles its delivery for the session. */
+/**
+ * Work waiting for a free handler slot (concurrency): one message (`msg`), or a batch for its handler; `done` settles
+ * the promise the session waits for.
+ */
 interface Waiting {
-  msg: SessionMessage;
+  start: () => Promise<Held | void>;
+  msg?: SessionMessage;
   done: () => void;
+}
+
+/** A message handed to a batch: its slot is free, its delivery is done once `until` resolves. */
+interface Held {
+  until: Promise<void>;
+}
+
+/** One message of a batch: what its handler gets, and what settles it. */
+interface BatchEntry {
+  msg: SessionMessage;
+  data: unknown;
+  pattern: string;
+  ctx: AmqpContext;
+  settlement: Settlement;
 }
 
 /**
@@ -64,6 +84,9 @@ interface Waiting {
  * handlers at once, replies to requests, settles per the route's ack mode, and hands failed events to the retry
  * policy. `stop()` cancels the consumer at once and lets running handlers finish; messages it did not start are never
  * acked (the broker requeues them when the consumer's channel closes).
+ *
+ * A batch route's messages wait in its BatchCollector without holding a handler slot; a full (or timed out) batch
+ * takes one slot for its handler call. `stop()` hands every open batch to its handler at once.
  *
  * Each delivery's promise, handed back to the session, settles when the message is done with (handled, or left for
  * the broker to redeliver): that is what the session's draining cancel waits for before it closes the channel.
@@ -74,6 +97,7 @@ export class QueueConsumer {
   private readonly waiting: Waiting[] = [];
   private stopping = false;
   private readonly idleWaiters = new WaiterList();
+  private readonly batches = new Map<Route, BatchCollector<BatchEntry>>();
 
   constructor(
     readonly plan: QueuePlan,
@@ -112,8 +136,14 @@ export class QueueConsumer {
     this.stopping = true;
     const deadline = Date.now() + timeoutMs;
     // Ack mode: messages waiting for a slot are not started; they go back to the queue with the channel. No-ack
-    // messages are ours already: they still run.
-    if (!this.plan.noAck) for (const w of this.waiting.splice(0)) w.done();
+    // messages are ours already: they still run. Batches hold messages already handed to their handler: they run,
+    // open ones at once.
+    if (!this.plan.noAck) {
+      const unstarted = this.waiting.filter((w) => w.msg);
+      this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((w) => !w.msg));
+      for (const w of unstarted) w.done();
+    }
+    for (const b of this.batches.values()) b.flush();
     const consumer = this.consumer;
     await consumer
       ?.cancel({ drainTimeoutMs: timeoutMs })
@@ -134,19 +164,25 @@ export class QueueConsumer {
   private onMessage(msg: SessionMessage): Promise<void> | undefined {
     // Stopping: an ack-mode message we have not started stays unacked and is requeued when the channel closes.
     if (this.stopping && !this.plan.noAck) return undefined;
-    if (this.running < this.plan.concurrency) return this.run(msg);
-    return new Promise<void>((done) => this.waiting.push({ msg, done }));
+    return this.admit(() => this.process(msg), msg);
   }
 
-  /** Never rejects: a failure is logged here. */
-  private run(msg: SessionMessage): Promise<void> {
+  /** Run `start` in a free handler slot, or once one frees up; resolves when its work is done. Never rejects. */
+  private admit(start: () => Promise<Held | void>, msg?: SessionMessage): Promise<void> {
+    if (this.running < this.plan.concurrency) return this.run(start);
+    return new Promise<void>((done) => this.waiting.push({ start, msg, done }));
+  }
+
+  /** Never rejects: a failure is logged here. A message held by a batch frees its slot, but is done with its batch. */
+  private run(start: () => Promise<Held | void>): Promise<void> {
     this.running++;
-    return this.process(msg).then(this.processed, this.processFailed);
+    return start().then(this.processed, this.processFailed);
   }
 
-  private readonly processed = (): void => {
+  private readonly processed = (held: Held | void): Promise<void> | undefined => {
     this.running--;
     this.next();
+    return held ? held.until : undefined;
   };
 
   private readonly processFailed = (err: unknown): void => {
@@ -156,17 +192,17 @@ export class QueueConsumer {
 
   private next(): void {
     while (this.running < this.plan.concurrency && this.waiting.length > 0) {
-      const { msg, done } = this.waiting.shift()!;
+      const { start, msg, done } = this.waiting.shift()!;
       // Its channel died while it waited: the broker redelivers it (an ack would be dropped), so handling it now
       // would handle it twice. No-ack messages are never redelivered: they run whatever happened to the channel.
-      if (!this.plan.noAck && !msg.isLive()) {
+      if (msg && !this.plan.noAck && !msg.isLive()) {
         this.host.logger.debug?.(
           `queue '${this.queue}': skipped a waiting message whose channel closed; the broker redelivers it (${this.describe(msg)})`,
         );
         done();
         continue;
       }
-      void this.run(msg).then(done);
+      void this.run(start).then(done);
     }
     if (this.idleWaiters.size > 0 && this.isIdle()) this.idleWaiters.resolveAll();
   }
@@ -183,7 +219,7 @@ export class QueueConsumer {
     );
   }
 
-  private async process(msg: SessionMessage): Promise<void> {
+  private async process(msg: SessionMessage): Promise<Held | void> {
     const settlement = new Settlement(msg, this.plan.noAck);
     let headers: FieldTable | undefined;
     try {
@@ -232,6 +268,7 @@ export class QueueConsumer {
     }
 
     const ctx = new AmqpContext([msg, pattern, this.queue, settlement]);
+    if (route.batch) return this.hold(route, { msg, data, pattern, ctx, settlement });
     let result: unknown;
     let failure: { error: unknown } | undefined;
     try {
@@ -262,6 +299,54 @@ export class QueueConsumer {
       return;
     }
     await this.onFailure(msg, route, pattern, ctx, settlement, toErrorEnvelope(failure.error));
+  }
+
+  /** Add a message to its route's open batch; while stopping, that batch goes to the handler at once. */
+  private hold(route: Route, entry: BatchEntry): Held {
+    let collector = this.batches.get(route);
+    if (!collector) {
+      collector = new BatchCollector<BatchEntry>(route.batch!, (entries) =>
+        this.admit(() => this.runBatch(route, entries)),
+      );
+      this.batches.set(route, collector);
+    }
+    const until = collector.add(entry);
+    if (this.stopping) collector.flush();
+    return { until };
+  }
+
+  /**
+   * One call of a batch handler with the payloads and an AmqpBatchContext. Success (ack 'auto') acks every message in
+   * the same tick: the channel's AckLedger sends them as one `multiple` ack when nothing older on the channel is
+   * still unsettled, one by one otherwise. A failure goes to each message's retry policy (or nack), as for one.
+   */
+  private async runBatch(route: Route, all: BatchEntry[]): Promise<void> {
+    // Messages whose channel died while the batch filled are redelivered by the broker: not handled here.
+    const entries = this.plan.noAck ? all : all.filter((e) => e.msg.isLive());
+    if (entries.length < all.length) {
+      this.host.logger.debug?.(
+        `queue '${this.queue}': ${all.length - entries.length} message(s) of a batch for '${route.pattern}' left out: their channel closed; the broker redelivers them`,
+      );
+    }
+    if (entries.length === 0) return;
+    const ctx = new AmqpBatchContext([entries.map((e) => e.ctx), route.pattern, this.queue]);
+    let failure: { error: unknown } | undefined;
+    try {
+      const result = await this.host.invoke(
+        route.handler,
+        entries.map((e) => e.data),
+        ctx,
+      );
+      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+    } catch (error) {
+      failure = { error };
+    }
+    if (!failure) {
+      if (route.ack === 'auto') for (const e of entries) e.settlement.ack();
+      return;
+    }
+    const error = toErrorEnvelope(failure.error);
+    await Promise.all(entries.map((e) => this.onFailure(e.msg, route, e.pattern, e.ctx, e.settlement, error)));
   }
 
   /** A failed event (or a request without reply_to): retry policy, or nack without requeue. */
