@@ -371,8 +371,11 @@ export class QueueConsumer {
       return;
     }
     const attempt = ctx.getAttempt();
+    // A message that reached its queue's only handler by the queue's name (no pattern) names that handler's own
+    // pattern in its copies: their x-warren-pattern must lead back to it.
+    const copyPattern = this.plan.routes.match(pattern) === route ? pattern : route.pattern;
     try {
-      const outcome = await this.host.retries.forward(msg, this.queue, pattern, attempt, route.retry, error);
+      const outcome = await this.host.retries.forward(msg, this.queue, copyPattern, attempt, route.retry, error);
       if (outcome.kind === 'retried') {
         this.host.logger.warn(
           `handler for '${pattern}' failed (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; retry in ${outcome.delayMs} ms`,
