@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AmqpModule } from '../lib';
 import { BillingController } from './billing/billing.controller';
+import { OrderHistoryController } from './history/order-history.controller';
 import { Journal } from './journal';
 import { NotificationsController } from './notifications/notifications.controller';
 import { OrdersModule } from './orders/orders.module';
@@ -24,6 +25,6 @@ class JournalModule {}
     }),
     OrdersModule,
   ],
-  controllers: [BillingController, NotificationsController, SalesReportController],
+  controllers: [BillingController, NotificationsController, SalesReportController, OrderHistoryController],
 })
 export class AppModule {}

@@ -4,7 +4,8 @@ export type Entry =
   | { kind: 'charged'; orderId: number; amount: number; attempt: number }
   | { kind: 'charge-failed'; orderId: number; attempt: number; reason: string }
   | { kind: 'emailed'; orderId: number; to: string }
-  | { kind: 'tallied'; orderIds: number[]; revenue: number; messageIds: Array<string | undefined> };
+  | { kind: 'tallied'; orderIds: number[]; revenue: number; messageIds: Array<string | undefined> }
+  | { kind: 'remembered'; orderId: number; offset: number | undefined };
 
 /** What the services did, for main.ts to wait on and print. Event based: no polling. */
 @Injectable()

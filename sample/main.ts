@@ -13,6 +13,7 @@ import {
   BILLING_RETRY_DELAYS,
   NOTIFICATIONS_QUEUE,
   ORDERS_EXCHANGE,
+  ORDER_HISTORY_STREAM,
   ORDERS_RPC_QUEUE,
   REPORTS_QUEUE,
 } from './topology';
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   });
   app.enableShutdownHooks();
   await app.listen();
-  say('orders, billing, notifications and reports are listening on RabbitMQ');
+  say('orders, billing, notifications, reports and the order history are listening on RabbitMQ');
 
   const session = app.get(AmqpSession);
   const orders = app.get(OrdersService);
@@ -82,6 +83,12 @@ async function main(): Promise<void> {
       .map((id) => `#${id}`)
       .join(', ');
     say(`reports queue: orders ${ids} tallied in ${batches.length} batch call(s) of ${sizes}, revenue ${revenue}`);
+    await journal.until(() => journal.of('remembered').length === 3, 'three orders in the order history stream');
+    const history = journal
+      .of('remembered')
+      .map((r) => `#${r.orderId} at offset ${String(r.offset)}`)
+      .join(', ');
+    say(`order-history stream (read from 'first'): ${history}`);
     await journal.until(() => journal.of('charged').length === 2, 'two charges');
     const retried = journal.of('charged').find((c) => c.orderId === 2);
     say(
@@ -108,6 +115,7 @@ async function cleanUp(session: AmqpSession, parkingLot: string): Promise<void> 
     BILLING_QUEUE,
     NOTIFICATIONS_QUEUE,
     REPORTS_QUEUE,
+    ORDER_HISTORY_STREAM,
     parkingLot,
     ...BILLING_RETRY_DELAYS.map((d) => retryQueueName(BILLING_QUEUE, d)),
   ];

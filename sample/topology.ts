@@ -7,3 +7,4 @@ export const BILLING_QUEUE = 'warren.sample.billing';
 export const NOTIFICATIONS_QUEUE = 'warren.sample.notifications';
 export const REPORTS_QUEUE = 'warren.sample.reports';
 export const BILLING_RETRY_DELAYS = [200, 400];
+export const ORDER_HISTORY_STREAM = 'warren.sample.order-history';
