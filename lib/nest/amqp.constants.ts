@@ -58,6 +58,9 @@ export function getAmqpClientToken(connection: string = DEFAULT_CONNECTION_NAME)
 export function getAmqpHealthIndicatorToken(connection: string = DEFAULT_CONNECTION_NAME): string {
   return token('health', connection);
 }
+export function getAmqpAsyncApiToken(connection: string = DEFAULT_CONNECTION_NAME): string {
+  return token('asyncapi', connection);
+}
 export function getAmqpLifecycleToken(connection: string = DEFAULT_CONNECTION_NAME): string {
   return token('lifecycle', connection);
 }

@@ -4,6 +4,7 @@ import type { AckMode, AmqpHandlerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_PREFETCH } from '../amqp.constants';
 import { resolveRetryPolicy, retryQueueDefinitions, type ResolvedRetryPolicy } from '../retry/retry-policy';
 import { PatternMatcher } from '../routing/pattern-matcher';
+import { resolvePayloadSchema, type PayloadSchema } from '../schema/payload-schema';
 import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-serializer.interface';
 import type { QueueRef, TopologyPlan } from '../topology/topology-plan';
 import type { TopologyDefinition } from '../topology/topology.interface';
@@ -25,6 +26,8 @@ export interface Route {
   retry?: ResolvedRetryPolicy;
   serializer: AmqpSerializer;
   deserializer: AmqpDeserializer;
+  /** Checked on receipt, before the handler runs. */
+  schema?: PayloadSchema;
 }
 
 /** One consumer: a queue, its routes and its consumer settings. */
@@ -110,6 +113,7 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
       retry,
       serializer: o.serializer ?? d.serializer,
       deserializer: o.deserializer ?? d.deserializer,
+      schema: o.schema === undefined ? undefined : resolvePayloadSchema(o.schema, `${origin}.schema`),
     };
     let entry = byQueue.get(queue);
     if (!entry) {

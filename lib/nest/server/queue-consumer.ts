@@ -6,6 +6,8 @@ import { WarrenHeaders } from '../amqp.constants';
 import { describeError } from '../amqp.logger';
 import { AmqpContext, type DeliverySettlement } from '../ctx-host/amqp.context';
 import type { RetryPublisher } from '../retry/retry-publisher';
+import type { PayloadIssue } from '../schema/json-schema-subset';
+import { describeIssues, validationFailure } from '../schema/payload-schema';
 import { CONTENT_TYPE_JSON } from '../serialization/default.serializer';
 import type { SerializedBody } from '../serialization/amqp-serializer.interface';
 import type { QueuePlan, Route } from './handler-routes';
@@ -230,6 +232,12 @@ export class QueueConsumer {
       settlement.reject(false);
       return;
     }
+    if (route.schema) {
+      const checked = route.schema.check(data);
+      const outcome = 'then' in checked ? await checked : checked;
+      if (!outcome.ok) return this.rejectInvalid(msg, route, pattern, outcome.issues, settlement);
+      data = outcome.value;
+    }
 
     const ctx = new AmqpContext([msg, pattern, this.queue, settlement]);
     let result: unknown;
@@ -262,6 +270,25 @@ export class QueueConsumer {
       return;
     }
     await this.onFailure(msg, route, pattern, ctx, settlement, toErrorEnvelope(failure.error));
+  }
+
+  /**
+   * A payload that fails its handler's schema: logged with the issues, answered with a VALIDATION_FAILED error reply
+   * when it is a request, rejected without requeue (dead-lettered if the queue has a DLX). Never retried: the same
+   * payload would fail again.
+   */
+  private async rejectInvalid(
+    msg: SessionMessage,
+    route: Route,
+    pattern: string,
+    issues: PayloadIssue[],
+    settlement: Settlement,
+  ): Promise<void> {
+    this.host.logger.error(
+      `rejected a message whose payload does not match the schema of '${pattern}' (${this.describe(msg)}): ${describeIssues(issues)}`,
+    );
+    if (msg.properties.replyTo && !route.isEvent) await this.reply(msg, undefined, validationFailure(pattern, issues));
+    settlement.reject(false);
   }
 
   /** A failed event (or a request without reply_to): retry policy, or nack without requeue. */
