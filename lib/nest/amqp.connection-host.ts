@@ -139,7 +139,8 @@ export class AmqpConnectionHost implements OnApplicationShutdown {
   /** A feature publisher: declares its exchange now (failing start-up on a mismatch) or once the broker is up. */
   async createFeaturePublisher(definition: AmqpPublisherDefinition): Promise<AmqpPublisher> {
     this.featurePublishers.push(definition);
-    if (this.describeOnly) return new AmqpPublisher(this.session, definition, this.topologyReady, this.options.serializer);
+    if (this.describeOnly)
+      return new AmqpPublisher(this.session, definition, this.topologyReady, this.options.serializer);
     const topology = mergeTopology(moduleTopology(this.options), publisherTopology([definition]));
     const origin = `publisher '${definition.name}'`;
     let ready: Promise<void>;
