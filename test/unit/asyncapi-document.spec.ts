@@ -281,6 +281,35 @@ describe('generateAsyncApi: the AsyncAPI 3.0 document of an application module',
   });
 });
 
+describe('generateAsyncApi: ids', () => {
+  it('a pattern that looks like one of Warren’s own message ids gets another id: the error reply stays the envelope', async () => {
+    @AmqpController({ queue: 'odd' })
+    class OddController {
+      @AmqpMessagePattern('rpc.error')
+      error(): void {}
+
+      @AmqpMessagePattern('rpc.error.reply')
+      reply(): void {}
+    }
+    @Module({ imports: [AmqpModule.forRoot({ url: 'amqp://127.0.0.1:1' })], controllers: [OddController] })
+    class OddModule {}
+    const doc = await generateAsyncApi(OddModule, { logger: false });
+    expect(asyncApiProblems(doc)).toEqual([]);
+    expect(doc.components.messages['rpc.error'].name).toBe('error reply');
+    expect(Object.keys(doc.components.messages)).toEqual([
+      'rpc.error-2',
+      'rpc.error',
+      'rpc.error-2.reply',
+      'rpc.error.reply',
+      'rpc.error.reply.reply',
+    ]);
+    expect(doc.operations['receive.odd.rpc.error'].reply?.messages).toEqual([
+      { $ref: '#/channels/reply-to/messages/rpc.error-2.reply' },
+      { $ref: '#/channels/reply-to/messages/rpc.error' },
+    ]);
+  });
+});
+
 describe('generateAsyncApi refuses what start-up would refuse', () => {
   it('a connection the module does not have is a ConfigError naming the connection', async () => {
     const broker = await countingPort();

@@ -117,8 +117,14 @@ class AsyncApiBuilder {
   /** The server's sends to retry queues and parking lots, by queue and delay: handlers sharing one add their message. */
   private readonly sends = new Map<string, AsyncApiOperation & { messages: AsyncApiReference[] }>();
 
+  /** Reply message id by request message id. */
+  private readonly replyMessages = new Map<string, string>();
+
   constructor(private readonly source: AsyncApiSource) {
     this.vhost = source.endpoints[0]?.vhost ?? '/';
+    // Reserved: a handler whose pattern is 'rpc.error' gets another id.
+    this.messageIds.take(ERROR_MESSAGE);
+    this.channelIds.take(REPLY_CHANNEL);
   }
 
   build(info: AsyncApiInfo): AsyncApiDocument {
@@ -343,14 +349,21 @@ class AsyncApiBuilder {
 
   private reply(route: Route, requestId: string): AsyncApiOperation['reply'] {
     const channel = this.replyChannel();
-    const replyId = `${requestId}.reply`;
-    this.messages[replyId] ??= {
+    let replyId = this.replyMessages.get(requestId);
+    if (replyId !== undefined) return this.replyTo(channel, replyId);
+    replyId = this.messageIds.take(`${requestId}.reply`);
+    this.replyMessages.set(requestId, replyId);
+    this.messages[replyId] = {
       name: `${route.pattern} (reply)`,
       title: `${route.pattern} (reply)`,
       summary: `The reply to '${route.pattern}'. A handler whose Observable emits several values sends several replies, each marked ${WarrenHeaders.STREAM}: next, then an empty one marked ${WarrenHeaders.STREAM}: end.`,
       correlationId: CORRELATION_ID,
     };
     this.channels[channel].messages[replyId] = componentRef(replyId);
+    return this.replyTo(channel, replyId);
+  }
+
+  private replyTo(channel: string, replyId: string): AsyncApiOperation['reply'] {
     return {
       address: REPLY_ADDRESS,
       channel: channelRef(channel),
@@ -361,7 +374,7 @@ class AsyncApiBuilder {
   /** Where handlers' replies go: each request's reply_to queue, through the default exchange. */
   private replyChannel(): string {
     if (!this.channels[REPLY_CHANNEL]) {
-      this.channels[this.channelIds.take(REPLY_CHANNEL)] = {
+      this.channels[REPLY_CHANNEL] = {
         address: null,
         title: 'reply_to',
         description:

@@ -193,7 +193,8 @@ function compile(schema: unknown, field: string, at: string): JsonSchemaCheck {
   }
   const minProperties = count('minProperties');
   const maxProperties = count('maxProperties');
-  if (properties || patternProperties || required || additionalCheck !== undefined || minProperties || maxProperties) {
+  const objectKeywords = [properties, patternProperties, required, additionalCheck, minProperties, maxProperties];
+  if (objectKeywords.some((k) => k !== undefined)) {
     const known = new Map(properties);
     checks.push((v, issues, path) => {
       if (!isObject(v)) return true;
