@@ -87,9 +87,19 @@ describe('JSON Schema: the subset Warren enforces without a dependency', () => {
     const compiled = SCHEMAS.map((s) => ({ s, ajv: ajv.compile(s) }));
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 3 }), (value) => {
-        for (const { s, ajv: expected } of compiled) expect([s, check(s, value).ok]).toEqual([s, expected(value)]);
+        for (const { s, ajv: expected } of compiled) {
+          let verdict: boolean;
+          try {
+            verdict = expected(value);
+          } catch {
+            // Ajv's deep equality (enum, const, uniqueItems) throws on keys such as "valueOf": null. Warren does not.
+            expect(() => check(s, value)).not.toThrow();
+            continue;
+          }
+          expect([s, check(s, value).ok]).toEqual([s, verdict]);
+        }
       }),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
   });
 
