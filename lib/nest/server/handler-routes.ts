@@ -63,6 +63,8 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
   plan.add(d.defaults.topology, 'server defaults');
   const byQueue = new Map<QueueRef, { routes: PatternMatcher<Route>; options: AmqpHandlerOptions[] }>();
   for (const r of registrations) delete r.handler.next;
+  /** Each route's `schema` option as given, to compare with a handler chained to it. */
+  const schemas = new Map<Route, unknown>();
 
   for (const r of registrations) {
     const o: AmqpHandlerOptions = { ...d.defaults, ...r.extras };
@@ -129,12 +131,20 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
           `a second handler for this pattern on ${describeQueue(queue.name)} (only event handlers may share one)`,
         );
       }
+      // One message, one check: chained handlers would otherwise each believe their own schema holds.
+      if (schemas.get(existing) !== o.schema) {
+        throw new ConfigError(
+          `${origin}.schema`,
+          `event handlers sharing this pattern on ${describeQueue(queue.name)} must give the same schema (or none)`,
+        );
+      }
       let tail = existing.handler;
       while (tail.next) tail = tail.next as MessageHandler;
       tail.next = r.handler;
       continue;
     }
     entry.routes.add(r.pattern, route);
+    schemas.set(route, o.schema);
   }
 
   return [...byQueue.entries()].map(([queue, { routes, options }]) => {
