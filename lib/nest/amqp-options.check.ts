@@ -107,6 +107,7 @@ const HANDLER_KEYS = keys<AmqpHandlerOptions>({
   offset: true,
   offsetStore: true,
   batch: true,
+  schema: true,
   retry: true,
   serializer: true,
   deserializer: true,

@@ -1,5 +1,6 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
 import type { AmqpSession, FieldTable, Logger, SessionOptions, StreamOffset, StreamOffsetStore } from '../amqp';
+import type { HandlerSchema } from './schema/payload-schema';
 import type { AmqpDeserializer, AmqpSerializer } from './serialization/amqp-serializer.interface';
 import type { ExchangeDefinition, QueueDefinition, TopologyDefinition } from './topology/topology.interface';
 
@@ -102,6 +103,12 @@ export interface AmqpHandlerOptions {
   serializer?: AmqpSerializer;
   /** How this handler's messages are decoded. Default: the server's (by content type). */
   deserializer?: AmqpDeserializer;
+  /**
+   * The payload's schema, checked on receipt before the handler runs (and shown in the AsyncAPI document): a JSON
+   * Schema of the subset Warren enforces, or a Standard Schema validator. An invalid payload is rejected without
+   * requeue (dead-lettered if the queue has a DLX, never retried), and a request gets a `VALIDATION_FAILED` error reply.
+   */
+  schema?: HandlerSchema;
   /** More topology to declare with this handler. */
   topology?: TopologyDefinition;
 }

@@ -1,11 +1,12 @@
 import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { TimeoutError, type AmqpSession, type Logger } from '../amqp';
+import { ClosedError, TimeoutError, type AmqpSession, type Logger } from '../amqp';
 import { withTimeout } from '../amqp/deferred';
 import type { AmqpModuleOptions, AmqpPublisherDefinition } from './amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './amqp.constants';
 import { createAmqpLogger, describeError } from './amqp.logger';
 import { createSession, startSession } from './amqp.session-factory';
+import { isDescribeOnly } from './asyncapi/describe-only';
 import { AmqpClient } from './client/amqp.client';
 import { AmqpHealthIndicator } from './health/amqp.health-indicator';
 import { AmqpPublisher } from './publisher/amqp.publisher';
@@ -25,12 +26,16 @@ export class AmqpConnectionHost implements OnApplicationShutdown {
   /** Resolves once the module-level topology is declared (at once, or when the broker first comes up). */
   readonly topologyReady: Promise<void>;
   private closing: Promise<void> | null = null;
+  /** Publishers of `forFeature` modules, in the order they were made (the module's own are in the options). */
+  private readonly featurePublishers: AmqpPublisherDefinition[] = [];
 
   private constructor(
     readonly session: AmqpSession,
     readonly options: AmqpModuleOptions,
     logger: Logger,
     topologyReady: Promise<void>,
+    /** Booted only to be described (`generateAsyncApi`): the session is never opened. */
+    private readonly describeOnly = false,
   ) {
     this.name = session.name;
     this.logger = logger;
@@ -42,6 +47,7 @@ export class AmqpConnectionHost implements OnApplicationShutdown {
     const name = options.name ?? DEFAULT_CONNECTION_NAME;
     const logger = options.logger ?? createAmqpLogger(name);
     const session = createSession({ ...options, name, logger });
+    if (isDescribeOnly()) return new AmqpConnectionHost(session, { ...options, name }, logger, notOpened(name), true);
     await startSession(session, { ...options, name }, logger);
     const topology = moduleTopology(options);
     const publishers = options.publishers ?? [];
@@ -125,8 +131,16 @@ export class AmqpConnectionHost implements OnApplicationShutdown {
     return new AmqpPublisher(this.session, resolved, this.topologyReady, this.options.serializer);
   }
 
+  /** Every publisher of this connection: the module's, then those of `forFeature` modules. */
+  publisherDefinitions(): AmqpPublisherDefinition[] {
+    return [...(this.options.publishers ?? []), ...this.featurePublishers];
+  }
+
   /** A feature publisher: declares its exchange now (failing start-up on a mismatch) or once the broker is up. */
   async createFeaturePublisher(definition: AmqpPublisherDefinition): Promise<AmqpPublisher> {
+    this.featurePublishers.push(definition);
+    if (this.describeOnly)
+      return new AmqpPublisher(this.session, definition, this.topologyReady, this.options.serializer);
     const topology = mergeTopology(moduleTopology(this.options), publisherTopology([definition]));
     const origin = `publisher '${definition.name}'`;
     let ready: Promise<void>;
@@ -142,6 +156,15 @@ export class AmqpConnectionHost implements OnApplicationShutdown {
     }
     return new AmqpPublisher(this.session, definition, ready, this.options.serializer);
   }
+}
+
+/** What a publisher of a connection booted only to be described waits for: a rejection saying so. */
+function notOpened(name: string): Promise<void> {
+  const never = Promise.reject(
+    new ClosedError(`connection '${name}' is not opened: the application was booted only to describe it (AsyncAPI)`),
+  );
+  never.catch(() => undefined);
+  return never;
 }
 
 /** The module's own topology: `topology` plus the exchanges its publishers define. */

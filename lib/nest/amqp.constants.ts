@@ -72,6 +72,10 @@ export function getAmqpClientToken(connection: string = DEFAULT_CONNECTION_NAME)
 export function getAmqpHealthIndicatorToken(connection: string = DEFAULT_CONNECTION_NAME): string {
   return token('health', connection);
 }
+/** Token of a connection's AsyncAPI document service (`AmqpAsyncApi`). */
+export function getAmqpAsyncApiToken(connection: string = DEFAULT_CONNECTION_NAME): string {
+  return token('asyncapi', connection);
+}
 /** Token of the provider that owns a connection's lifecycle (connect at init, graceful close at shutdown). */
 export function getAmqpLifecycleToken(connection: string = DEFAULT_CONNECTION_NAME): string {
   return token('lifecycle', connection);

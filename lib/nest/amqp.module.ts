@@ -9,6 +9,7 @@ import type {
 } from './amqp-options.interface';
 import {
   DEFAULT_CONNECTION_NAME,
+  getAmqpAsyncApiToken,
   getAmqpClientToken,
   getAmqpHealthIndicatorToken,
   getAmqpLifecycleToken,
@@ -19,6 +20,7 @@ import {
 } from './amqp.constants';
 import { checkAsyncModuleOptions, checkFeatureOptions, checkModuleOptions } from './amqp-options.check';
 import { AmqpConnectionHost } from './amqp.connection-host';
+import { AmqpAsyncApi } from './asyncapi/amqp-asyncapi';
 import { AmqpClient } from './client/amqp.client';
 import { AmqpHealthIndicator } from './health/amqp.health-indicator';
 import { AmqpServer } from './server/amqp.server';
@@ -67,7 +69,7 @@ export class AmqpCoreModule {
  *
  * - `AmqpModule.forRoot(options)` / `forRootAsync({ imports, useFactory, inject })`: one connection (named with
  *   `name`; several connections, several forRoot calls). Provides the session, the DI-managed `AmqpServer`, an
- *   `AmqpClient`, an `AmqpHealthIndicator` and the publishers of `options.publishers`.
+ *   `AmqpClient`, an `AmqpHealthIndicator`, the connection's `AmqpAsyncApi` and the publishers of `options.publishers`.
  * - `AmqpModule.forFeature({ connection, publishers })`: a feature module's own publishers.
  */
 @Module({})
@@ -141,6 +143,11 @@ export class AmqpModule {
         useFactory: (h: AmqpConnectionHost) => h.createHealthIndicator(),
         inject: host,
       },
+      {
+        provide: getAmqpAsyncApiToken(name),
+        useFactory: (h: AmqpConnectionHost, s: AmqpServer) => new AmqpAsyncApi(h, s),
+        inject: [...host, getAmqpServerToken(name)],
+      },
       ...publishers.map((p): Provider => ({
         provide: getPublisherToken(p.name, name),
         useFactory: (h: AmqpConnectionHost) => h.createPublisher(p),
@@ -152,6 +159,7 @@ export class AmqpModule {
         { provide: AmqpServer, useExisting: getAmqpServerToken(name) },
         { provide: AmqpClient, useExisting: getAmqpClientToken(name) },
         { provide: AmqpHealthIndicator, useExisting: getAmqpHealthIndicatorToken(name) },
+        { provide: AmqpAsyncApi, useExisting: getAmqpAsyncApiToken(name) },
         { provide: AmqpSession, useExisting: getAmqpSessionToken(name) },
       );
     }

@@ -80,3 +80,30 @@ export {
   AmqpHealthCheckError,
   type AmqpHealthIndicatorResult,
 } from './health/amqp.health-indicator';
+
+// AsyncAPI and payload schemas
+export { AmqpAsyncApi } from './asyncapi/amqp-asyncapi';
+export { generateAsyncApi, type GenerateAsyncApiOptions } from './asyncapi/generate-asyncapi';
+export type {
+  AmqpChannelBinding,
+  AmqpOperationBinding,
+  AsyncApiChannel,
+  AsyncApiDocument,
+  AsyncApiInfo,
+  AsyncApiMessage,
+  AsyncApiOperation,
+  AsyncApiOperationReply,
+  AsyncApiReference,
+  AsyncApiServer,
+  JsonValue,
+  WarrenBinding,
+} from './asyncapi/asyncapi-document';
+export {
+  VALIDATION_FAILED,
+  type HandlerSchema,
+  type StandardSchemaIssue,
+  type StandardSchemaProps,
+  type StandardSchemaResult,
+  type StandardSchemaV1,
+} from './schema/payload-schema';
+export type { JsonSchema, PayloadIssue } from './schema/json-schema-subset';

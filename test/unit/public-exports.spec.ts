@@ -92,7 +92,10 @@ const AMQP_TYPES = [
 
 /** The Nest layer: only in the package root, which is the AMQP client's names plus these. */
 const NEST_VALUES = [
+  'AmqpAsyncApi',
   'AmqpBatchContext',
+  'VALIDATION_FAILED',
+  'generateAsyncApi',
   'AmqpClient',
   'AmqpContext',
   'AmqpController',
@@ -132,6 +135,26 @@ const NEST_VALUES = [
 
 const NEST_TYPES = [
   'AckMode',
+  'AmqpChannelBinding',
+  'AmqpOperationBinding',
+  'AsyncApiChannel',
+  'AsyncApiDocument',
+  'AsyncApiInfo',
+  'AsyncApiMessage',
+  'AsyncApiOperation',
+  'AsyncApiOperationReply',
+  'AsyncApiReference',
+  'AsyncApiServer',
+  'GenerateAsyncApiOptions',
+  'HandlerSchema',
+  'JsonSchema',
+  'JsonValue',
+  'PayloadIssue',
+  'StandardSchemaIssue',
+  'StandardSchemaProps',
+  'StandardSchemaResult',
+  'StandardSchemaV1',
+  'WarrenBinding',
   'AmqpSessionStatus',
   'BatchOptions',
   'AmqpClientOptions',

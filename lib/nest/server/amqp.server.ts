@@ -14,7 +14,7 @@ import { RetryPublisher } from '../retry/retry-publisher';
 import { routingKeyFromPattern } from '../routing/pattern-matcher';
 import { DefaultDeserializer, DefaultSerializer } from '../serialization/default.serializer';
 import { TopologyPlan } from '../topology/topology-plan';
-import { planHandlers, type HandlerRegistration } from './handler-routes';
+import { planHandlers, type HandlerRegistration, type QueuePlan } from './handler-routes';
 import { QueueConsumer, type ConsumerHost } from './queue-consumer';
 import { SessionListeners } from '../session-listeners';
 
@@ -198,17 +198,7 @@ export class AmqpServer
   private async setup(session: AmqpSession): Promise<void> {
     if (this.state !== 'starting') return;
     const plan = new TopologyPlan();
-    const queues = planHandlers(
-      this.registrations,
-      {
-        connection: this.name,
-        defaults: this.options.defaults ?? {},
-        serializer: this.options.serializer ?? new DefaultSerializer(),
-        deserializer: this.options.deserializer ?? new DefaultDeserializer(),
-        topology: this.options.topology,
-      },
-      plan,
-    );
+    const queues = this.planConsumers(plan);
     await plan.declare(session);
     const host: ConsumerHost = {
       session,
@@ -229,6 +219,25 @@ export class AmqpServer
           .join(', ')}]`,
     );
     this.logger.log(`consuming ${patterns.length} queue(s): ${patterns.join('; ') || '(none)'}`);
+  }
+
+  /**
+   * The consumers `listen` starts for the handlers registered so far, adding their topology to `plan`: what setup
+   * declares, and what the AsyncAPI document describes. Planning again is harmless: it rebuilds the same routes (and
+   * the same chains of event handlers sharing a pattern) from the same registrations. @internal
+   */
+  planConsumers(plan: TopologyPlan): QueuePlan[] {
+    return planHandlers(
+      this.registrations,
+      {
+        connection: this.name,
+        defaults: this.options.defaults ?? {},
+        serializer: this.options.serializer ?? new DefaultSerializer(),
+        deserializer: this.options.deserializer ?? new DefaultDeserializer(),
+        topology: this.options.topology,
+      },
+      plan,
+    );
   }
 
   /** The consumer waits for the result (Promise: its value; Observable: its last value). */

@@ -6,6 +6,7 @@ import type { AckMode, AmqpHandlerOptions } from '../amqp-options.interface';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_PREFETCH } from '../amqp.constants';
 import { resolveRetryPolicy, retryQueueDefinitions, type ResolvedRetryPolicy } from '../retry/retry-policy';
 import { PatternMatcher } from '../routing/pattern-matcher';
+import { resolvePayloadSchema, type PayloadSchema } from '../schema/payload-schema';
 import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-serializer.interface';
 import type { QueueRef, TopologyPlan } from '../topology/topology-plan';
 import type { TopologyDefinition } from '../topology/topology.interface';
@@ -30,6 +31,8 @@ export interface Route {
   batch?: ResolvedBatchOptions;
   serializer: AmqpSerializer;
   deserializer: AmqpDeserializer;
+  /** Checked on receipt, before the handler runs. */
+  schema?: PayloadSchema;
 }
 
 /** One consumer: a queue, its routes and its consumer settings. */
@@ -66,6 +69,8 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
   plan.add(d.defaults.topology, 'server defaults');
   const byQueue = new Map<QueueRef, { routes: PatternMatcher<Route>; options: AmqpHandlerOptions[] }>();
   for (const r of registrations) delete r.handler.next;
+  /** Each route's `schema` option as given, to compare with a handler chained to it. */
+  const schemas = new Map<Route, unknown>();
 
   for (const r of registrations) {
     const o: AmqpHandlerOptions = { ...d.defaults, ...r.extras };
@@ -125,6 +130,7 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
       batch,
       serializer: o.serializer ?? d.serializer,
       deserializer: o.deserializer ?? d.deserializer,
+      schema: o.schema === undefined ? undefined : resolvePayloadSchema(o.schema, `${origin}.schema`),
     };
     let entry = byQueue.get(queue);
     if (!entry) {
@@ -147,12 +153,20 @@ export function planHandlers(registrations: HandlerRegistration[], d: RouteDefau
           `differs from the other handler of this pattern on ${describeQueue(queue.name)}; give both the same`,
         );
       }
+      // One message, one check: chained handlers would otherwise each believe their own schema holds.
+      if (schemas.get(existing) !== o.schema) {
+        throw new ConfigError(
+          `${origin}.schema`,
+          `event handlers sharing this pattern on ${describeQueue(queue.name)} must give the same schema (or none)`,
+        );
+      }
       let tail = existing.handler;
       while (tail.next) tail = tail.next as MessageHandler;
       tail.next = r.handler;
       continue;
     }
     entry.routes.add(r.pattern, route);
+    schemas.set(route, o.schema);
   }
 
   return [...byQueue.entries()].map(([queue, { routes, options }]) => {

@@ -7,6 +7,8 @@ import { describeError } from '../amqp.logger';
 import { AmqpBatchContext } from '../ctx-host/amqp-batch.context';
 import { AmqpContext, type DeliverySettlement } from '../ctx-host/amqp.context';
 import type { RetryPublisher } from '../retry/retry-publisher';
+import type { PayloadIssue } from '../schema/json-schema-subset';
+import { describeIssues, validationFailure } from '../schema/payload-schema';
 import { CONTENT_TYPE_JSON } from '../serialization/default.serializer';
 import type { SerializedBody } from '../serialization/amqp-serializer.interface';
 import { BatchCollector } from './batch-collector';
@@ -266,6 +268,12 @@ export class QueueConsumer {
       settlement.reject(false);
       return;
     }
+    if (route.schema) {
+      const checked = route.schema.check(data);
+      const outcome = 'then' in checked ? await checked : checked;
+      if (!outcome.ok) return this.rejectInvalid(msg, route, pattern, outcome.issues, settlement);
+      data = outcome.value;
+    }
 
     const ctx = new AmqpContext([msg, pattern, this.queue, settlement]);
     if (route.batch) return this.hold(route, { msg, data, pattern, ctx, settlement });
@@ -347,6 +355,25 @@ export class QueueConsumer {
     }
     const error = toErrorEnvelope(failure.error);
     await Promise.all(entries.map((e) => this.onFailure(e.msg, route, e.pattern, e.ctx, e.settlement, error)));
+  }
+
+  /**
+   * A payload that fails its handler's schema: logged with the issues, answered with a VALIDATION_FAILED error reply
+   * when it is a request, rejected without requeue (dead-lettered if the queue has a DLX). Never retried: the same
+   * payload would fail again.
+   */
+  private async rejectInvalid(
+    msg: SessionMessage,
+    route: Route,
+    pattern: string,
+    issues: PayloadIssue[],
+    settlement: Settlement,
+  ): Promise<void> {
+    this.host.logger.error(
+      `rejected a message whose payload does not match the schema of '${pattern}' (${this.describe(msg)}): ${describeIssues(issues)}`,
+    );
+    if (msg.properties.replyTo && !route.isEvent) await this.reply(msg, undefined, validationFailure(pattern, issues));
+    settlement.reject(false);
   }
 
   /** A failed event (or a request without reply_to): retry policy, or nack without requeue. */

@@ -33,12 +33,20 @@ interface PlannedQueue {
   origin: string;
 }
 
-interface PlannedBinding {
+export interface PlannedBinding {
   queue?: QueueRef;
   destinationExchange?: string;
   source: string;
   routingKey: string;
   arguments?: FieldTable;
+}
+
+/** What a plan holds, in the order it declares it: for describing the topology (the AsyncAPI document). */
+export interface PlanContents {
+  exchanges: Array<{ def: ResolvedExchange; implicit: boolean }>;
+  queues: Array<{ ref: QueueRef; def: ResolvedQueue; implicit: boolean }>;
+  /** A queue binding has `queue`, an exchange-to-exchange binding `destinationExchange`. */
+  bindings: Array<Readonly<PlannedBinding>>;
 }
 
 const TOPOLOGY_KEYS = ['exchanges', 'queues', 'bindings', 'exchangeBindings'];
@@ -190,6 +198,19 @@ export class TopologyPlan {
     const key = `e|${destination}|${source}|${routingKey}|${canonical(args ?? {})}`;
     if (!this.bindings.has(key))
       this.bindings.set(key, { destinationExchange: destination, source, routingKey, arguments: args });
+  }
+
+  /** Everything planned so far. Implicit entities (named only) are used if they exist, created as shown otherwise. */
+  contents(): PlanContents {
+    return {
+      exchanges: [...this.exchanges.values()].map(({ def, implicit }) => ({ def, implicit })),
+      queues: [...this.queues.values(), ...this.serverNamed.values()].map(({ ref, def, implicit }) => ({
+        ref,
+        def,
+        implicit,
+      })),
+      bindings: [...this.bindings.values()],
+    };
   }
 
   /** Declare everything, in order. Stops at the first refusal with a TopologyError naming the entity. */
