@@ -115,6 +115,73 @@ const upper = (s) => s.replace(/-/g, '_').toUpperCase();
 /** The spec calls the 14th basic property `reserved`; RabbitMQ and every client call it cluster-id. */
 const propertyName = (n) => (n === 'reserved' ? 'clusterId' : camel(n));
 
+/**
+ * What each reply code means (after the spec's own `<doc>` text, which the stripped XML leaves out, and what RabbitMQ
+ * sends it for), for the doc comment of its `ReplyCode` member. A code the XML adds without an entry here fails the
+ * generator, so no member goes undocumented. Whether a code is hard or soft comes from the XML, not from here.
+ */
+const REPLY_CODE_DOCS = {
+  'reply-success': 'The method completed: the code of a normal `connection.close` or `channel.close`.',
+  'content-too-large':
+    'The content was larger than the server could accept at the present time; the client may retry later.',
+  'no-route':
+    "RabbitMQ's `basic.return` code for a `mandatory` message that no queue was bound to take (an `UnroutableError`).",
+  'no-consumers':
+    'The `basic.return` code for an `immediate` message that no consumer could take at once (RabbitMQ does not support `immediate`).',
+  'connection-forced':
+    'An operator or the broker closed the connection (`rabbitmqctl close_connection`, a node shutting down); the client may reconnect later.',
+  'invalid-path':
+    'The virtual host does not exist, in the spec; RabbitMQ answers a missing or refused virtual host with 530 NOT_ALLOWED.',
+  'access-refused':
+    'The user may not do this: a permission (configure, write or read) it lacks, a reserved `amq.` name, or, during the handshake, its login refused (which closes the connection).',
+  'not-found':
+    'The entity does not exist: declaring passively, binding, consuming or publishing to a missing queue or exchange.',
+  'resource-locked':
+    'Another connection holds the entity: an exclusive queue declared, consumed or deleted from another connection.',
+  'precondition-failed':
+    'A precondition of the method failed: a redeclaration with other arguments or flags, or an unknown delivery tag.',
+  'frame-error': 'The peer sent a malformed frame that could not be decoded.',
+  'syntax-error': 'The peer sent a frame with illegal values in one or more of its fields.',
+  'command-invalid':
+    'The client sent an invalid sequence of frames, attempting an operation the server considers invalid.',
+  'channel-error': 'The client used a channel that was not correctly opened.',
+  'unexpected-frame':
+    'The peer sent a frame that was not expected, usually in the middle of a content header and body.',
+  'resource-error': 'The server lacked the resources to complete the method.',
+  'not-allowed':
+    'The method is prohibited by the server: security settings (such as access to the virtual host refused) or other criteria.',
+  'not-implemented': 'The method or flag is not implemented by the server (RabbitMQ: `immediate` publishes).',
+  'internal-error': 'The server could not complete the method because of an internal error.',
+};
+
+/** The doc comment of one `ReplyCode` member: its meaning, then what closes (hard and soft codes). */
+function replyCodeDoc(c) {
+  const text = REPLY_CODE_DOCS[c.name];
+  if (text === undefined) throw new Error(`no description of reply code ${c.name} (${c.value}) in REPLY_CODE_DOCS`);
+  if (c.class === 'hard-error') return `${text} A hard error: it closes the connection.`;
+  if (c.class === 'soft-error' && !['no-route', 'no-consumers'].includes(c.name)) {
+    return `${text} A soft error: on an open channel it closes that channel only.`;
+  }
+  return text;
+}
+
+/** A doc comment at `indent`, on one line when it fits in 120 columns, else wrapped at word boundaries. */
+function docComment(indent, text) {
+  const single = `${indent}/** ${text} */`;
+  if (single.length <= 120) return [single];
+  const lines = [`${indent}/**`];
+  let line = `${indent} *`;
+  for (const word of text.split(' ')) {
+    if (line.length + 1 + word.length > 120) {
+      lines.push(line);
+      line = `${indent} *`;
+    }
+    line += ` ${word}`;
+  }
+  lines.push(line, `${indent} */`);
+  return lines;
+}
+
 const TS_TYPE = {
   octet: 'number',
   short: 'number',
@@ -278,6 +345,7 @@ function generate(spec, sourceName) {
   out.push(' */');
   out.push('export const ReplyCode = {');
   for (const c of spec.constants.filter((c) => c.class || c.name === 'reply-success')) {
+    out.push(...docComment('  ', `${c.value}: ${replyCodeDoc(c)}`));
     out.push(`  ${upper(c.name)}: ${c.value},`);
   }
   out.push('} as const;');

@@ -8,9 +8,32 @@ import { ConfigError } from './errors';
  */
 export type CredentialsProvider = () => Credentials | Promise<Credentials>;
 
-/** A username and password, or a token (sent as the password, with an empty username, as OAuth 2 backends read it). */
+/**
+ * A username and password, or a token (sent as the password, with an empty username, as OAuth 2 backends read it).
+ * Another shape, an unknown field or a field of the wrong type is a `ConfigError` naming the field
+ * (`credentials.password`); the secret itself is never shown.
+ */
 export type Credentials =
-  { username: string; password: string; expiresAt?: Date | number } | { token: string; expiresAt?: Date | number };
+  | {
+      /** The user to log in as; it replaces the URL's. */
+      username: string;
+      /** Its password; it replaces the URL's. */
+      password: string;
+      /**
+       * When these credentials expire: a Date or milliseconds since the epoch. Given, they are fetched again at 80 % of
+       * their lifetime and handed to the broker without reconnecting; absent, they are fetched again on reconnect only.
+       */
+      expiresAt?: Date | number;
+    }
+  | {
+      /** An OAuth 2 access token, sent as the password with an empty username. */
+      token: string;
+      /**
+       * When the token expires: a Date or milliseconds since the epoch. Given, a new one is fetched at 80 % of its
+       * lifetime and handed to the broker without reconnecting; absent, one is fetched again on reconnect only.
+       */
+      expiresAt?: Date | number;
+    };
 
 /** Credentials checked: what SASL sends, and when they expire (ms since the epoch), if they do. */
 export interface ResolvedCredentials {

@@ -96,6 +96,7 @@ export class CredentialsError extends AmqpError {}
 export class CertificateError extends AmqpError {
   constructor(
     message: string,
+    /** Node's TLS verification code, such as `UNABLE_TO_VERIFY_LEAF_SIGNATURE` or `ERR_TLS_CERT_ALTNAME_INVALID`. */
     readonly code: string,
     options?: { cause?: unknown },
   ) {

@@ -1,4 +1,10 @@
-// `nestjs-warren/amqp`: the framework-free AMQP 0-9-1 client, and nothing of the Nest layer.
+/**
+ * `nestjs-warren/amqp`: the framework-free AMQP 0-9-1 client, and nothing of the Nest layer (no `@nestjs/*` import,
+ * no runtime dependency).
+ *
+ * @packageDocumentation
+ * @module nestjs-warren/amqp
+ */
 // An explicit list: what is not named here is internal (other lib files import it by its path), and
 // test/unit/public-exports.spec.ts fails when a name appears or vanishes without its list being updated.
 

@@ -17,7 +17,16 @@ export type StreamOffset = 'first' | 'last' | 'next' | number | bigint | Date | 
  * (acked, nacked or rejected); a rejection of it is logged. Debounce in `save` if writing is costly.
  */
 export interface StreamOffsetStore {
+  /**
+   * The last offset processed, or `undefined` to start at the consumer's `offset`. Called once, before the consumer's
+   * first attach, which waits for it. A throw or a rejection fails that attach, and so does a value that is not an
+   * integer 0 or more (a `ConfigError`): `consume` rejects.
+   */
   load(): Promise<number | undefined> | number | undefined;
+  /**
+   * Record `offset`: everything up to and including it has been processed. Called, not awaited, each time the
+   * position moves on; a throw or a rejection is logged, and the next move calls it again.
+   */
   save(offset: number): Promise<void> | void;
 }
 

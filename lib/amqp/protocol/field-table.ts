@@ -11,7 +11,9 @@
 /** A fixed-point decimal: `value × 10^-scale`. */
 export class AmqpDecimal {
   constructor(
+    /** How many decimal places: the power of ten `value` is divided by, an integer 0 to 255. */
     readonly scale: number,
+    /** The unscaled value, a signed 32-bit integer. */
     readonly value: number,
   ) {}
 

@@ -4,22 +4,52 @@ import { Reader } from './reader';
 import { BASIC_PROPERTIES, BasicPropertyFlag, ClassId } from './spec.generated';
 import type { Writer } from './writer';
 
-/** The 14 basic content properties. */
+/**
+ * The 14 basic content properties. All are optional and none has a default: a property left undefined (or null) is
+ * not sent. The string properties are AMQP short strings, at most 255 bytes of UTF-8 each; a longer one, or a value
+ * of the wrong type, fails the publish with an `EncodeError` naming the field (`properties.messageId`).
+ */
 export interface MessageProperties {
+  /** The MIME type of the body, such as `application/json` or `text/plain`. */
   contentType?: string;
+  /** The encoding applied to the body, such as `gzip`. */
   contentEncoding?: string;
+  /**
+   * Application headers, a field table: what a headers exchange routes on, and RabbitMQ's `x-` headers (`CC`, `BCC`,
+   * `x-death`). Decoded on first read in a received message.
+   */
   headers?: FieldTable;
   /** 1 = transient, 2 = persistent. */
   deliveryMode?: number;
+  /**
+   * The message priority, an integer 0 to 255 (another value is an `EncodeError`). RabbitMQ honours it only on a
+   * queue declared with a maximum priority, where a higher value counts as that maximum.
+   */
   priority?: number;
+  /** Ties a reply to its request: an RPC reply carries its request's `correlationId`. */
   correlationId?: string;
+  /** The queue a reply should be sent to (`amq.rabbitmq.reply-to` for RabbitMQ's direct reply-to). */
   replyTo?: string;
+  /**
+   * The message's time to live in milliseconds, as a decimal string (`'60000'`): the broker drops it, or dead-letters
+   * it, once it has waited that long in a queue. A string that is not a non-negative integer makes RabbitMQ close
+   * the channel with 406 PRECONDITION_FAILED.
+   */
   expiration?: string;
+  /** The application's identifier of the message. */
   messageId?: string;
+  /** When the message was made. Sent as whole seconds since the epoch: milliseconds are dropped. */
   timestamp?: Date;
+  /** The message type's name, for the application. */
   type?: string;
+  /**
+   * The user who published it. RabbitMQ checks it: a `userId` other than the connection's user makes it close the
+   * channel with 406 PRECONDITION_FAILED (unless that user has the `impersonator` tag).
+   */
   userId?: string;
+  /** The publishing application's identifier. */
   appId?: string;
+  /** The spec's reserved 14th property (cluster-id in AMQP 0-8); RabbitMQ gives it no meaning. */
   clusterId?: string;
 }
 
@@ -106,6 +136,12 @@ export class DecodedProperties implements MessageProperties {
     return this.rawHeaders === undefined;
   }
 
+  /**
+   * The properties that are set, as a plain object (`headers` and `timestamp` decoded): what `JSON.stringify` and
+   * logging see, instead of the lazy fields' raw bytes.
+   *
+   * @throws {@link ProtocolError} when the raw header table is malformed.
+   */
   toJSON(): MessageProperties {
     const out: MessageProperties = {};
     for (const key of PROPERTY_KEYS) {

@@ -47,24 +47,88 @@ export const Constants = {
  * carried by connection.close, channel.close and basic.return.
  */
 export const ReplyCode = {
+  /** 200: The method completed: the code of a normal `connection.close` or `channel.close`. */
   REPLY_SUCCESS: 200,
+  /**
+   * 311: The content was larger than the server could accept at the present time; the client may retry later. A soft
+   * error: on an open channel it closes that channel only.
+   */
   CONTENT_TOO_LARGE: 311,
+  /**
+   * 312: RabbitMQ's `basic.return` code for a `mandatory` message that no queue was bound to take (an
+   * `UnroutableError`).
+   */
   NO_ROUTE: 312,
+  /**
+   * 313: The `basic.return` code for an `immediate` message that no consumer could take at once (RabbitMQ does not
+   * support `immediate`).
+   */
   NO_CONSUMERS: 313,
+  /**
+   * 320: An operator or the broker closed the connection (`rabbitmqctl close_connection`, a node shutting down); the
+   * client may reconnect later. A hard error: it closes the connection.
+   */
   CONNECTION_FORCED: 320,
+  /**
+   * 402: The virtual host does not exist, in the spec; RabbitMQ answers a missing or refused virtual host with 530
+   * NOT_ALLOWED. A hard error: it closes the connection.
+   */
   INVALID_PATH: 402,
+  /**
+   * 403: The user may not do this: a permission (configure, write or read) it lacks, a reserved `amq.` name, or, during
+   * the handshake, its login refused (which closes the connection). A soft error: on an open channel it closes that
+   * channel only.
+   */
   ACCESS_REFUSED: 403,
+  /**
+   * 404: The entity does not exist: declaring passively, binding, consuming or publishing to a missing queue or
+   * exchange. A soft error: on an open channel it closes that channel only.
+   */
   NOT_FOUND: 404,
+  /**
+   * 405: Another connection holds the entity: an exclusive queue declared, consumed or deleted from another connection.
+   * A soft error: on an open channel it closes that channel only.
+   */
   RESOURCE_LOCKED: 405,
+  /**
+   * 406: A precondition of the method failed: a redeclaration with other arguments or flags, or an unknown delivery
+   * tag. A soft error: on an open channel it closes that channel only.
+   */
   PRECONDITION_FAILED: 406,
+  /** 501: The peer sent a malformed frame that could not be decoded. A hard error: it closes the connection. */
   FRAME_ERROR: 501,
+  /**
+   * 502: The peer sent a frame with illegal values in one or more of its fields. A hard error: it closes the
+   * connection.
+   */
   SYNTAX_ERROR: 502,
+  /**
+   * 503: The client sent an invalid sequence of frames, attempting an operation the server considers invalid. A hard
+   * error: it closes the connection.
+   */
   COMMAND_INVALID: 503,
+  /** 504: The client used a channel that was not correctly opened. A hard error: it closes the connection. */
   CHANNEL_ERROR: 504,
+  /**
+   * 505: The peer sent a frame that was not expected, usually in the middle of a content header and body. A hard error:
+   * it closes the connection.
+   */
   UNEXPECTED_FRAME: 505,
+  /** 506: The server lacked the resources to complete the method. A hard error: it closes the connection. */
   RESOURCE_ERROR: 506,
+  /**
+   * 530: The method is prohibited by the server: security settings (such as access to the virtual host refused) or
+   * other criteria. A hard error: it closes the connection.
+   */
   NOT_ALLOWED: 530,
+  /**
+   * 540: The method or flag is not implemented by the server (RabbitMQ: `immediate` publishes). A hard error: it closes
+   * the connection.
+   */
   NOT_IMPLEMENTED: 540,
+  /**
+   * 541: The server could not complete the method because of an internal error. A hard error: it closes the connection.
+   */
   INTERNAL_ERROR: 541,
 } as const;
 

@@ -2,6 +2,10 @@ import { BaseRpcContext } from '@nestjs/microservices';
 import type { SessionMessage } from '../../amqp';
 import type { AmqpContext } from './amqp.context';
 
+/**
+ * What an {@link AmqpBatchContext} is made of: one context per message, the handler's pattern and the queue. Not
+ * exported from the package, yet left in the published declarations: the `AmqpBatchContext` type refers to it.
+ */
 export type AmqpBatchContextArgs = [contexts: AmqpContext[], pattern: string, queue: string];
 
 /**
@@ -10,6 +14,11 @@ export type AmqpBatchContextArgs = [contexts: AmqpContext[], pattern: string, qu
  * `reject()` of every message not settled yet.
  */
 export class AmqpBatchContext extends BaseRpcContext<AmqpBatchContextArgs> {
+  /** @internal made by the server for each batch */
+  constructor(args: AmqpBatchContextArgs) {
+    super(args);
+  }
+
   /** One context per message, in the order of the payloads. */
   getContexts(): AmqpContext[] {
     return this.args[0];
