@@ -54,7 +54,7 @@ try_app() {
   local label=$1 lockfile=$2 app="$scratch/$1"
   mkdir -p "$app/src"
   cp scripts/pack-test/tsconfig.json "$app/"
-  cp scripts/pack-test/main.ts "$app/src/"
+  cp scripts/pack-test/main.ts scripts/pack-test/describe.ts "$app/src/"
   printf '{ "name": "warren-pack-test-%s", "version": "0.0.0", "private": true }\n' "$label" >"$app/package.json"
   local deps
   mapfile -t deps < <(
@@ -79,6 +79,12 @@ try_app() {
       import { AmqpModule } from 'nestjs-warren';
       import { AmqpConnection } from 'nestjs-warren/amqp';
       if (typeof AmqpModule !== 'function' || typeof AmqpConnection !== 'function') throw new Error('missing exports');"
+    log "$label: the warren bin describes a module without a broker"
+    node_modules/.bin/warren asyncapi dist/describe.js --out asyncapi.json
+    node -e "
+      const doc = require('./asyncapi.json');
+      if (doc.asyncapi !== '3.0.0') throw new Error('not an AsyncAPI 3.0 document');
+      if (!doc.operations['receive.pack-test.orders.order.created']) throw new Error('the handler is missing: ' + Object.keys(doc.operations));"
     log "$label: run the app against the broker"
     node dist/main.js
   )
