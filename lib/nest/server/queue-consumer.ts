@@ -8,6 +8,7 @@ import { AmqpContext, type DeliverySettlement } from '../ctx-host/amqp.context';
 import type { RetryPublisher } from '../retry/retry-publisher';
 import { CONTENT_TYPE_JSON } from '../serialization/default.serializer';
 import type { SerializedBody } from '../serialization/amqp-serializer.interface';
+import { warrenTelemetry, type ProcessTrace } from '../telemetry/telemetry';
 import type { QueuePlan, Route } from './handler-routes';
 import { toErrorEnvelope, type RpcErrorEnvelope } from './rpc-error';
 
@@ -30,6 +31,7 @@ class Settlement implements DeliverySettlement {
   constructor(
     private readonly msg: SessionMessage,
     noAck: boolean,
+    private readonly trace: ProcessTrace | undefined,
   ) {
     this.settled = noAck;
   }
@@ -38,18 +40,21 @@ class Settlement implements DeliverySettlement {
     if (this.settled) return;
     this.settled = true;
     this.msg.ack();
+    this.trace?.settled('ack');
   }
 
   nack(requeue: boolean): void {
     if (this.settled) return;
     this.settled = true;
     this.msg.nack(requeue);
+    this.trace?.settled('nack', requeue);
   }
 
   reject(requeue: boolean): void {
     if (this.settled) return;
     this.settled = true;
     this.msg.reject(requeue);
+    this.trace?.settled('reject', requeue);
   }
 }
 
@@ -74,6 +79,7 @@ export class QueueConsumer {
   private readonly waiting: Waiting[] = [];
   private stopping = false;
   private readonly idleWaiters = new WaiterList();
+  private readonly telemetry = warrenTelemetry();
 
   constructor(
     readonly plan: QueuePlan,
@@ -141,7 +147,9 @@ export class QueueConsumer {
   /** Never rejects: a failure is logged here. */
   private run(msg: SessionMessage): Promise<void> {
     this.running++;
-    return this.process(msg).then(this.processed, this.processFailed);
+    const trace = this.telemetry.process(msg, this.queue, this.plan.noAck);
+    const handled = trace ? trace.run(() => this.process(msg, trace)) : this.process(msg, undefined);
+    return handled.then(this.processed, this.processFailed);
   }
 
   private readonly processed = (): void => {
@@ -183,8 +191,8 @@ export class QueueConsumer {
     );
   }
 
-  private async process(msg: SessionMessage): Promise<void> {
-    const settlement = new Settlement(msg, this.plan.noAck);
+  private async process(msg: SessionMessage, trace: ProcessTrace | undefined): Promise<void> {
+    const settlement = new Settlement(msg, this.plan.noAck, trace);
     let headers: FieldTable | undefined;
     try {
       headers = msg.properties.headers;
@@ -243,6 +251,7 @@ export class QueueConsumer {
       }
     } catch (error) {
       failure = error instanceof StreamFailure ? { error: error.cause } : { error };
+      trace?.failed(failure.error);
     }
 
     if (!route.isEvent && replyTo) {
@@ -293,6 +302,7 @@ export class QueueConsumer {
           `handler for '${pattern}' failed (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; retry in ${outcome.delayMs} ms`,
         );
       } else {
+        this.telemetry.parked(this.queue);
         this.host.logger.error(
           `handler for '${pattern}' failed for the last time (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; parked in '${outcome.queue}'`,
         );
@@ -397,6 +407,7 @@ export class QueueConsumer {
       contentEncoding: reply.contentEncoding,
       headers: reply.headers,
     };
+    this.telemetry.injectReply(options);
     if (msg.publishOnChannel('', replyTo, reply.body, options)) return undefined;
     return this.host.session
       .publish('', replyTo, reply.body, options)
