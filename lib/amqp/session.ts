@@ -65,7 +65,10 @@ export type SessionEvents = {
   queueRenamed: [info: { from: string; to: string }];
   /** A publish waits in the outage buffer (no publisher channel, or its exchange is being re-declared); once per wait. */
   publishBuffered: [info: { exchange: string; routingKey: string }];
-  /** A publish left unconfirmed by a lost connection or channel is sent again (at-least-once: a possible duplicate). */
+  /**
+   * A publish left unconfirmed by a lost connection or channel will be sent again (at-least-once: a possible
+   * duplicate); once per publish, however many attempts it takes.
+   */
   publishRepublished: [info: { exchange: string; routingKey: string }];
 };
 
@@ -548,7 +551,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
         p.reject(err);
       } else {
         // The link died (or a sibling publish broke the channel) before the confirm: send again.
-        this.emit('publishRepublished', { exchange: p.exchange, routingKey: p.routingKey });
+        if (!p.republished) {
+          p.republished = true;
+          this.emit('publishRepublished', { exchange: p.exchange, routingKey: p.routingKey });
+        }
         this.buffer.hold(p, true);
         this.flushBuffer();
       }
