@@ -67,7 +67,7 @@ class OrdersController {
   }
 
   @EventPattern('order.broken', { queue: { name: brokenQueue, durable: false }, exchange: ordersExchange })
-  broken(): never {
+  broken(@Payload() _event: unknown): void {
     throw new Error('the handler broke');
   }
 
@@ -85,7 +85,7 @@ class OrdersController {
     exchange: ordersExchange,
     retry: { attempts: 1, delays: [1000] },
   })
-  doomed(): never {
+  doomed(@Payload() _event: unknown): void {
     throw new Error('never works');
   }
 }
