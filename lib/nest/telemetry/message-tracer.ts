@@ -1,5 +1,5 @@
 import type { WritePacket } from '@nestjs/microservices';
-import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
+import type { Attributes, Context, Span, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { AmqpSession, FieldTable, PublishOptions, SessionMessage } from '../../amqp';
 import { carriesTraceContext, extractContext, injectContext } from './header-propagation';
 import { MessagingMetrics } from './messaging-metrics';
@@ -26,14 +26,20 @@ import type { ProcessTrace, PublishTrace, RequestTrace, Telemetry } from './tele
  * event, publisher message and RPC request; `send <pattern>` (CLIENT) around an RPC until its last reply;
  * `process <queue>` (CONSUMER) from a handler's start to its message's settlement, continuing the trace the message
  * carries. The default exchange is named `<default>` in span names (its `messaging.destination.name` is '').
+ *
+ * While no SDK is registered (the API alone, e.g. installed by another package), the hooks do nothing, as without the
+ * API: spans and measurements would all go to the API's no-op implementations anyway.
  */
 export class MessageTracer implements Telemetry {
   private readonly tracer: Tracer;
   readonly metrics: MessagingMetrics;
+  /** The API's own no-op TracerProvider: what the global proxy provider delegates to until an SDK registers one. */
+  private readonly noopTracerProvider: TracerProvider;
 
   constructor(readonly api: OtelApi) {
     // A ProxyTracer: it follows a TracerProvider the application registers later.
     this.tracer = api.trace.getTracer(INSTRUMENTATION_NAME);
+    this.noopTracerProvider = new api.ProxyTracerProvider().getDelegate();
     this.metrics = new MessagingMetrics(api);
   }
 
@@ -41,7 +47,20 @@ export class MessageTracer implements Telemetry {
     this.metrics.refresh();
   }
 
-  publish(exchange: string, routingKey: string, properties: PublishOptions, bodySize: number): PublishTrace {
+  /** An SDK takes Warren's spans or its metrics (checked per message: cheaper than a no-op span). */
+  private isLive(): boolean {
+    if (this.metrics.live) return true;
+    const provider = this.api.trace.getTracerProvider() as { getDelegate?: () => TracerProvider };
+    return typeof provider.getDelegate !== 'function' || provider.getDelegate() !== this.noopTracerProvider;
+  }
+
+  publish(
+    exchange: string,
+    routingKey: string,
+    properties: PublishOptions,
+    bodySize: number,
+  ): PublishTrace | undefined {
+    if (!this.isLive()) return undefined;
     const api = this.api;
     // Someone upstream already traced this publish and put its context in the headers: keep it, no second span.
     if (carriesTraceContext(api, properties.headers)) return new OtelPublishTrace(this, undefined, exchange);
@@ -61,7 +80,8 @@ export class MessageTracer implements Telemetry {
     routingKey: string,
     properties: PublishOptions,
     bodySize: number,
-  ): RequestTrace {
+  ): RequestTrace | undefined {
+    if (!this.isLive()) return undefined;
     const api = this.api;
     const parent = api.context.active();
     const attributes: Attributes = {
@@ -86,7 +106,8 @@ export class MessageTracer implements Telemetry {
     return new OtelRequestTrace(this, client, new OtelPublishTrace(this, producer, exchange));
   }
 
-  process(msg: SessionMessage, queue: string, noAck: boolean): ProcessTrace {
+  process(msg: SessionMessage, queue: string, noAck: boolean): ProcessTrace | undefined {
+    if (!this.isLive()) return undefined;
     const api = this.api;
     let headers: FieldTable | undefined;
     try {
@@ -115,7 +136,7 @@ export class MessageTracer implements Telemetry {
   }
 
   injectReply(options: PublishOptions): void {
-    injectContext(this.api, this.api.context.active(), options);
+    if (this.isLive()) injectContext(this.api, this.api.context.active(), options);
   }
 
   parked(queue: string): void {

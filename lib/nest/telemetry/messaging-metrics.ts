@@ -32,6 +32,8 @@ const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.7
  */
 export class MessagingMetrics {
   private provider: MeterProvider | undefined = undefined;
+  /** False while the global MeterProvider is the API's no-op one (no SDK). */
+  live = false;
   private operationDuration!: Histogram;
   private processDuration!: Histogram;
   private sentMessages!: Counter;
@@ -59,6 +61,7 @@ export class MessagingMetrics {
     if (provider === this.provider) return;
     this.provider = provider;
     const meter = provider.getMeter(INSTRUMENTATION_NAME);
+    this.live = typeof this.api.createNoopMeter !== 'function' || meter !== this.api.createNoopMeter();
     const duration = (name: string, description: string): Histogram =>
       meter.createHistogram(name, {
         description,

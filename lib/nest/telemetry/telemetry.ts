@@ -70,7 +70,8 @@ let tracer: MessageTracer | undefined;
 /**
  * Warren's telemetry: OpenTelemetry through the application's `@opentelemetry/api` (looked up once, on first use),
  * or {@link NO_TELEMETRY} when it is not installed. Spans and metrics go wherever the application's SDK sends them;
- * without an SDK the API's own no-ops take them.
+ * while no SDK is registered the hooks return undefined, as NO_TELEMETRY's do. Called when a client, publisher or
+ * consumer is made (it picks up a MeterProvider registered since), never per message.
  */
 export function warrenTelemetry(): Telemetry {
   const api = loadOtelApi();

@@ -1,0 +1,38 @@
+import { metrics, trace } from '@opentelemetry/api';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import type { PublishOptions } from '../../lib/amqp';
+import { NO_TELEMETRY, warrenTelemetry } from '../../lib/nest/telemetry/telemetry';
+
+// @opentelemetry/api is installed here (a dev dependency); each test file has its own global API state.
+
+describe("Warren's telemetry hooks with @opentelemetry/api installed", () => {
+  afterEach(() => {
+    trace.disable();
+    metrics.disable();
+  });
+
+  it('do nothing while no SDK is registered, and trace once a TracerProvider is', () => {
+    const telemetry = warrenTelemetry();
+    expect(telemetry).not.toBe(NO_TELEMETRY);
+    const properties: PublishOptions = {};
+    expect(telemetry.publish('orders', 'order.created', properties, 10)).toBeUndefined();
+    expect(telemetry.request('orders.get', 'orders', 'orders.get', properties, 10)).toBeUndefined();
+    telemetry.injectReply(properties);
+    expect(properties).toEqual({});
+
+    const provider = new NodeTracerProvider();
+    provider.register();
+    const publishing = telemetry.publish('orders', 'order.created', properties, 10);
+    expect(publishing).toBeDefined();
+    publishing!.track(Promise.resolve());
+    expect(Object.keys(properties.headers ?? {})).toContain('traceparent');
+  });
+
+  it('record metrics once a MeterProvider is registered, even without a TracerProvider', () => {
+    expect(warrenTelemetry().publish('orders', 'order.created', {}, 10)).toBeUndefined();
+    metrics.setGlobalMeterProvider(new MeterProvider());
+    // Picked up when the next client, publisher or consumer is made.
+    expect(warrenTelemetry().publish('orders', 'order.created', {}, 10)).toBeDefined();
+  });
+});
