@@ -1,5 +1,6 @@
 import { metrics, trace } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { PublishOptions } from '../../lib/amqp';
 import { NO_TELEMETRY, warrenTelemetry } from '../../lib/nest/telemetry/telemetry';
@@ -27,6 +28,23 @@ describe("Warren's telemetry hooks with @opentelemetry/api installed", () => {
     expect(publishing).toBeDefined();
     publishing!.track(Promise.resolve());
     expect(Object.keys(properties.headers ?? {})).toContain('traceparent');
+  });
+
+  it('follow a TracerProvider the application replaces', async () => {
+    const telemetry = warrenTelemetry();
+    const spansOf = async (): Promise<string[]> => {
+      const exporter = new InMemorySpanExporter();
+      const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+      provider.register();
+      const published = Promise.resolve();
+      telemetry.publish('orders', 'order.created', {}, 10)!.track(published);
+      await published;
+      await provider.forceFlush();
+      trace.disable();
+      return exporter.getFinishedSpans().map((s) => s.name);
+    };
+    expect(await spansOf()).toEqual(['publish orders']);
+    expect(await spansOf()).toEqual(['publish orders']);
   });
 
   it('record metrics once a MeterProvider is registered, even without a TracerProvider', () => {

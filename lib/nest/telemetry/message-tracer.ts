@@ -31,14 +31,17 @@ import type { ProcessTrace, PublishTrace, RequestTrace, Telemetry } from './tele
  * API: spans and measurements would all go to the API's no-op implementations anyway.
  */
 export class MessageTracer implements Telemetry {
-  private readonly tracer: Tracer;
+  /** The global TracerProvider (a proxy) and its tracer, looked up again if the application replaced the provider. */
+  private provider: TracerProvider;
+  private tracer: Tracer;
   readonly metrics: MessagingMetrics;
   /** The API's own no-op TracerProvider: what the global proxy provider delegates to until an SDK registers one. */
   private readonly noopTracerProvider: TracerProvider;
 
   constructor(readonly api: OtelApi) {
-    // A ProxyTracer: it follows a TracerProvider the application registers later.
-    this.tracer = api.trace.getTracer(INSTRUMENTATION_NAME);
+    // The global provider is a proxy: its tracer follows a TracerProvider the application registers later.
+    this.provider = api.trace.getTracerProvider();
+    this.tracer = this.provider.getTracer(INSTRUMENTATION_NAME);
     this.noopTracerProvider = new api.ProxyTracerProvider().getDelegate();
     this.metrics = new MessagingMetrics(api);
   }
@@ -49,9 +52,14 @@ export class MessageTracer implements Telemetry {
 
   /** An SDK takes Warren's spans or its metrics (checked per message: cheaper than a no-op span). */
   private isLive(): boolean {
+    const provider = this.api.trace.getTracerProvider();
+    if (provider !== this.provider) {
+      this.provider = provider;
+      this.tracer = provider.getTracer(INSTRUMENTATION_NAME);
+    }
     if (this.metrics.live) return true;
-    const provider = this.api.trace.getTracerProvider() as { getDelegate?: () => TracerProvider };
-    return typeof provider.getDelegate !== 'function' || provider.getDelegate() !== this.noopTracerProvider;
+    const proxy = provider as { getDelegate?: () => TracerProvider };
+    return typeof proxy.getDelegate !== 'function' || proxy.getDelegate() !== this.noopTracerProvider;
   }
 
   publish(
