@@ -32,6 +32,8 @@ const billedQueue = uniqueName('nest-otel-billed');
 const brokenQueue = uniqueName('nest-otel-broken');
 const refusedQueue = uniqueName('nest-otel-refused');
 const parkedQueue = uniqueName('nest-otel-parked');
+const retriedQueue = uniqueName('nest-otel-retried');
+const noAckQueue = uniqueName('nest-otel-noack');
 
 const billed = new Recorder<{ id: number; baggage: string | undefined }>();
 const ordersExchange = { name: exchange, type: 'topic', durable: false } as const;
@@ -88,6 +90,18 @@ class OrdersController {
   doomed(@Payload() _event: unknown): void {
     throw new Error('never works');
   }
+
+  @EventPattern('order.flaky', {
+    queue: { name: retriedQueue, durable: false },
+    exchange: ordersExchange,
+    retry: { attempts: 2, delays: [50] },
+  })
+  flaky(@Ctx() ctx: AmqpContext): void {
+    if (ctx.getAttempt() === 1) throw new RpcException('first attempt fails');
+  }
+
+  @EventPattern('order.noted', { queue: { name: noAckQueue, durable: false }, exchange: ordersExchange, ack: 'none' })
+  noted(@Payload() _event: unknown): void {}
 }
 
 /** Runs `fn` inside a span of the test's own: its trace id names the trace the call starts. */
@@ -119,10 +133,21 @@ describe('tracing with the OpenTelemetry SDK present', () => {
   beforeAll(async () => {
     probe = await BrokerProbe.open();
     probe.track('exchange', exchange);
-    for (const q of [rpcQueue, ordersQueue, billedQueue, brokenQueue, refusedQueue, parkedQueue])
+    for (const q of [
+      rpcQueue,
+      ordersQueue,
+      billedQueue,
+      brokenQueue,
+      refusedQueue,
+      parkedQueue,
+      retriedQueue,
+      noAckQueue,
+    ])
       probe.track('queue', q);
     probe.track('queue', parkingLotName(parkedQueue));
     probe.track('queue', retryQueueName(parkedQueue, 1000));
+    probe.track('queue', parkingLotName(retriedQueue));
+    probe.track('queue', retryQueueName(retriedQueue, 50));
     moduleRef = await Test.createTestingModule({
       imports: [
         AmqpModule.forRoot({
@@ -263,6 +288,47 @@ describe('tracing with the OpenTelemetry SDK present', () => {
     expect(call.status).toEqual({ code: SpanStatusCode.ERROR, message: 'order 9 not found' });
     expect(handling.attributes['error.type']).toBe('NOT_FOUND');
     expect(call.attributes['error.type']).toBe('AmqpRpcError');
+  });
+
+  it("a retried event's attempts are process spans of its one trace, each a child of the publish", async () => {
+    const { traceId } = await traced(() => lastValueFrom(client.emit('order.flaky', {}), { defaultValue: undefined }));
+    const spans = await telemetry.spans.until(
+      (all) =>
+        all.filter((s) => s.spanContext().traceId === traceId && s.name === `process ${retriedQueue}`).length === 2,
+      'both attempts',
+    );
+    const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
+    const publish = one(inTrace, `publish ${exchange}`, SpanKind.PRODUCER);
+    const attempts = inTrace.filter((s) => s.name === `process ${retriedQueue}`);
+    expect(attempts.map((s) => [parentOf(s), s.status.code])).toEqual([
+      [publish.spanContext().spanId, SpanStatusCode.ERROR],
+      [publish.spanContext().spanId, SpanStatusCode.UNSET],
+    ]);
+    // The retry comes back from its retry queue through the default exchange.
+    expect(attempts[1].attributes['messaging.destination.name']).toBe('');
+  });
+
+  it("without acks (ack: 'none') the span ends with the handler", async () => {
+    const { traceId } = await traced(() => lastValueFrom(client.emit('order.noted', {}), { defaultValue: undefined }));
+    const spans = await telemetry.spans.until(ended(traceId, [`process ${noAckQueue}`]), 'the no-ack span');
+    const handling = one(
+      spans.filter((s) => s.spanContext().traceId === traceId),
+      `process ${noAckQueue}`,
+      SpanKind.CONSUMER,
+    );
+    expect(handling.status.code).toBe(SpanStatusCode.UNSET);
+  });
+
+  it('a request nobody can route fails its send span (UnroutableError); its publish span ended when it was written', async () => {
+    const { traceId } = await traced(() =>
+      firstValueFrom(client.send('nobody.listens', {})).catch((err: unknown) => err),
+    );
+    const spans = await telemetry.spans.until(ended(traceId, ['send nobody.listens']), 'the failed call');
+    const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
+    const call = one(inTrace, 'send nobody.listens', SpanKind.CLIENT);
+    expect(call.status.code).toBe(SpanStatusCode.ERROR);
+    expect(call.attributes['error.type']).toBe('UnroutableError');
+    expect(one(inTrace, `publish ${exchange}`, SpanKind.PRODUCER).status.code).toBe(SpanStatusCode.UNSET);
   });
 
   it('a nack by the handler ends its span with an error status', async () => {
