@@ -87,4 +87,41 @@ describe("Warren's metrics across a lost connection", () => {
       await client.close();
     }
   });
+
+  it('counts a publish made while nothing is connected, the buffer empty, as buffered once', async () => {
+    const name = uniqueName('otel-outage-idle');
+    const client = new AmqpClient({
+      url: proxy.url(),
+      connectionName: name,
+      name,
+      queue,
+      reconnect: { initialDelayMs: 200 },
+    });
+    try {
+      await client.connect();
+      const session = client.unwrap<AmqpSession>();
+      const events = new EventLog(session);
+      let told = 0;
+      session.on('publishBuffered', () => told++);
+      const retrying = events.next('reconnecting', 'publisher');
+      const back = events.next('recovered', 'publisher');
+      proxy.refuse(true);
+      proxy.cut();
+      await retrying;
+      const buffered = lastValueFrom(client.emit('outage', { n: 3 }), { defaultValue: undefined });
+      proxy.refuse(false);
+      await back;
+      await buffered;
+      expect(told).toBe(1);
+      expect(
+        await telemetry.value('warren.publish.buffered', {
+          'warren.session.name': name,
+          'messaging.destination.name': '',
+        }),
+      ).toBe(1);
+    } finally {
+      proxy.refuse(false);
+      await client.close();
+    }
+  });
 });
