@@ -255,12 +255,8 @@ class OtelProcessTrace implements ProcessTrace {
 
   run(handle: () => Promise<void>): Promise<void> {
     const handled = this.tracer.api.context.with(this.context, handle);
-    if (this.noAck) {
-      handled.then(
-        () => this.end(),
-        (err: unknown) => this.end(err),
-      );
-    }
+    // A failure of the consumer itself (not the handler's) ends the span too: nothing else would.
+    handled.then(this.noAck ? () => this.end() : undefined, (err: unknown) => this.end(err));
     return handled;
   }
 

@@ -23,7 +23,10 @@ export interface RequestTrace {
 
 /** One delivery: its CONSUMER span, from the handler's start to the message's settlement. */
 export interface ProcessTrace {
-  /** Runs the handling inside the span's context; a no-ack delivery's span ends when the handling does. */
+  /**
+   * Runs the handling inside the span's context; a no-ack delivery's span ends when the handling does, and any span
+   * when the handling itself fails.
+   */
   run(handle: () => Promise<void>): Promise<void>;
   /** The handler failed: error status (also when a retry policy then acks the message). */
   failed(error: unknown): void;
