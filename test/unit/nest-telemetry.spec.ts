@@ -1,4 +1,4 @@
-import { metrics, trace } from '@opentelemetry/api';
+import { context, diag, metrics, propagation, trace } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -11,6 +11,8 @@ describe("Warren's telemetry hooks with @opentelemetry/api installed", () => {
   afterEach(() => {
     trace.disable();
     metrics.disable();
+    propagation.disable();
+    context.disable();
   });
 
   it('do nothing while no SDK is registered, and trace once a TracerProvider is', () => {
@@ -45,6 +47,28 @@ describe("Warren's telemetry hooks with @opentelemetry/api installed", () => {
     };
     expect(await spansOf()).toEqual(['publish orders']);
     expect(await spansOf()).toEqual(['publish orders']);
+  });
+
+  it('never break a publish: a propagator that throws leaves the message untraced', () => {
+    const failing = {
+      inject: () => {
+        throw new Error('broken propagator');
+      },
+      extract: <C>(ctx: C) => ctx,
+      fields: () => ['traceparent'],
+    };
+    diag.setLogger({
+      error: () => undefined,
+      warn: () => undefined,
+      info: () => undefined,
+      debug: () => undefined,
+      verbose: () => undefined,
+    });
+    new NodeTracerProvider().register({ propagator: failing });
+    const properties: PublishOptions = {};
+    expect(warrenTelemetry().publish('orders', 'order.created', properties, 10)).toBeUndefined();
+    expect(properties).toEqual({});
+    diag.disable();
   });
 
   it('record metrics once a MeterProvider is registered, even without a TracerProvider', () => {

@@ -69,6 +69,76 @@ export class MessageTracer implements Telemetry {
     bodySize: number,
   ): PublishTrace | undefined {
     if (!this.isLive()) return undefined;
+    try {
+      return this.startPublish(exchange, routingKey, properties, bodySize);
+    } catch (err) {
+      return this.broken(err);
+    }
+  }
+
+  request(
+    pattern: string,
+    exchange: string,
+    routingKey: string,
+    properties: PublishOptions,
+    bodySize: number,
+  ): RequestTrace | undefined {
+    if (!this.isLive()) return undefined;
+    try {
+      return this.startRequest(pattern, exchange, routingKey, properties, bodySize);
+    } catch (err) {
+      return this.broken(err);
+    }
+  }
+
+  process(msg: SessionMessage, queue: string, noAck: boolean): ProcessTrace | undefined {
+    if (!this.isLive()) return undefined;
+    try {
+      return this.startProcess(msg, queue, noAck);
+    } catch (err) {
+      return this.broken(err);
+    }
+  }
+
+  injectReply(options: PublishOptions): void {
+    if (!this.isLive()) return;
+    try {
+      injectContext(this.api, this.api.context.active(), options);
+    } catch (err) {
+      this.broken(err);
+    }
+  }
+
+  parked(queue: string): void {
+    this.metrics.parked(queue);
+  }
+
+  watchSession(session: AmqpSession): void {
+    this.metrics.watchSession(session);
+  }
+
+  /** Error status, `error.type` and the exception event. */
+  fail(span: Span, error: unknown): void {
+    span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: errorMessage(error) });
+    span.setAttribute(ATTR_ERROR_TYPE, errorType(error));
+    if (error instanceof Error) span.recordException(error);
+  }
+
+  /**
+   * Telemetry never breaks messaging: a part of the application's SDK that throws (a propagator, a sampler, a span
+   * processor) is reported to OpenTelemetry's diagnostic logger, and the message goes on untraced.
+   */
+  private broken(err: unknown): undefined {
+    this.api.diag.error(`${INSTRUMENTATION_NAME}: tracing a message failed; it goes on untraced`, err);
+    return undefined;
+  }
+
+  private startPublish(
+    exchange: string,
+    routingKey: string,
+    properties: PublishOptions,
+    bodySize: number,
+  ): PublishTrace {
     const api = this.api;
     // Someone upstream already traced this publish and put its context in the headers: keep it, no second span.
     if (carriesTraceContext(api, properties.headers)) return new OtelPublishTrace(this, undefined, exchange);
@@ -82,14 +152,13 @@ export class MessageTracer implements Telemetry {
     return new OtelPublishTrace(this, span, exchange);
   }
 
-  request(
+  private startRequest(
     pattern: string,
     exchange: string,
     routingKey: string,
     properties: PublishOptions,
     bodySize: number,
-  ): RequestTrace | undefined {
-    if (!this.isLive()) return undefined;
+  ): RequestTrace {
     const api = this.api;
     const parent = api.context.active();
     const attributes: Attributes = {
@@ -114,8 +183,7 @@ export class MessageTracer implements Telemetry {
     return new OtelRequestTrace(this, client, new OtelPublishTrace(this, producer, exchange));
   }
 
-  process(msg: SessionMessage, queue: string, noAck: boolean): ProcessTrace | undefined {
-    if (!this.isLive()) return undefined;
+  private startProcess(msg: SessionMessage, queue: string, noAck: boolean): ProcessTrace {
     const api = this.api;
     let headers: FieldTable | undefined;
     try {
@@ -141,25 +209,6 @@ export class MessageTracer implements Telemetry {
     const span = this.tracer.startSpan(`process ${queue}`, { kind: api.SpanKind.CONSUMER, attributes }, parent);
     this.metrics.consumed(exchange, queue);
     return new OtelProcessTrace(this, span, api.trace.setSpan(parent, span), exchange, queue, noAck);
-  }
-
-  injectReply(options: PublishOptions): void {
-    if (this.isLive()) injectContext(this.api, this.api.context.active(), options);
-  }
-
-  parked(queue: string): void {
-    this.metrics.parked(queue);
-  }
-
-  watchSession(session: AmqpSession): void {
-    this.metrics.watchSession(session);
-  }
-
-  /** Error status, `error.type` and the exception event. */
-  fail(span: Span, error: unknown): void {
-    span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: errorMessage(error) });
-    span.setAttribute(ATTR_ERROR_TYPE, errorType(error));
-    if (error instanceof Error) span.recordException(error);
   }
 }
 
