@@ -3,7 +3,7 @@ import { Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestj
 import { Test, type TestingModule } from '@nestjs/testing';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { firstValueFrom, from, lastValueFrom, type Observable, toArray } from 'rxjs';
 import {
   AmqpClient,
   AmqpContext,
@@ -50,6 +50,11 @@ class OrdersController {
   @MessagePattern('orders.get', { queue: { name: rpcQueue, durable: false }, exchange: ordersExchange })
   get(@Payload() query: { id: number }): { id: number; item: string } {
     return { id: query.id, item: 'keyboard' };
+  }
+
+  @MessagePattern('orders.list', { queue: { name: rpcQueue, durable: false }, exchange: ordersExchange })
+  list(@Payload() _query: unknown): Observable<number> {
+    return from([1, 2, 3]);
   }
 
   @MessagePattern('orders.missing', { queue: { name: rpcQueue, durable: false }, exchange: ordersExchange })
@@ -218,6 +223,19 @@ describe('tracing with the OpenTelemetry SDK present', () => {
     // The reply carried the handler's context back.
     expect(call.links.map((l) => l.context.spanId)).toEqual([handling.spanContext().spanId]);
     for (const s of [call, request, handling]) expect(s.status.code).toBe(SpanStatusCode.UNSET);
+  });
+
+  it('a streamed reply: the send span ends after the last part and links to the handler once', async () => {
+    const { traceId, result } = await traced(() =>
+      lastValueFrom(client.send<number>('orders.list', {}).pipe(toArray())),
+    );
+    expect(result).toEqual([1, 2, 3]);
+    const spans = await telemetry.spans.until(ended(traceId, ['send orders.list', `process ${rpcQueue}`]), 'the spans');
+    const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
+    const handling = one(inTrace, `process ${rpcQueue}`, SpanKind.CONSUMER);
+    const call = one(inTrace, 'send orders.list', SpanKind.CLIENT);
+    expect(call.links.map((l) => l.context.spanId)).toEqual([handling.spanContext().spanId]);
+    expect(call.status.code).toBe(SpanStatusCode.UNSET);
   });
 
   it("an event is one trace: emit → process, the handler's own publish → process, and baggage travels with it", async () => {

@@ -244,6 +244,8 @@ class OtelPublishTrace implements PublishTrace {
 
 class OtelRequestTrace implements RequestTrace {
   private ended = false;
+  /** The first reply's context is linked; a streamed reply's later parts come from the same handler span. */
+  private linked = false;
 
   constructor(
     private readonly tracer: MessageTracer,
@@ -265,7 +267,8 @@ class OtelRequestTrace implements RequestTrace {
   }
 
   replied(headers: FieldTable | undefined): void {
-    if (this.ended || headers === undefined) return;
+    if (this.ended || this.linked || headers === undefined) return;
+    this.linked = true;
     const api = this.tracer.api;
     const replyContext = api.trace.getSpanContext(extractContext(api, headers));
     // addLink came with @opentelemetry/api 1.9.
