@@ -17,10 +17,14 @@ import {
   ORDERS_RPC_QUEUE,
   REPORTS_QUEUE,
 } from './topology';
+import { startTracing } from './tracing';
 
 const say = (line: string) => console.log(`[sample] ${line}`);
 
 async function main(): Promise<void> {
+  // Tracing first, as in any application: with the OpenTelemetry SDK installed, every message is traced.
+  const tracing = startTracing();
+  say(tracing ? 'tracing on (OpenTelemetry SDK, in-memory exporters)' : 'tracing off (no OpenTelemetry SDK installed)');
   // The DI-managed AmqpServer shares the module's connection (publishers, client, health).
   const app = await NestFactory.createMicroservice<AsyncMicroserviceOptions>(AppModule, {
     inject: [AmqpServer],
@@ -106,6 +110,25 @@ async function main(): Promise<void> {
     await app.close();
   }
   say('graceful shutdown: consumers cancelled, in-flight handlers finished, confirms settled, connections closed');
+  if (tracing) {
+    say('the trace of RPC orders.get {id: 1}:');
+    for (const line of tracing.traceWhere((spans) => spans.some((s) => s.name === 'send orders.get'))) say(`  ${line}`);
+    // Retries keep the message's trace headers: every attempt is a span of the event's one trace.
+    const billing = `process ${BILLING_QUEUE}`;
+    say('the trace of order.created #2 (billing failed once, then succeeded):');
+    const retried = tracing.traceWhere((spans) => {
+      const attempts = spans.filter((s) => s.name === billing);
+      return attempts.length === 2 && attempts.filter((s) => s.failed).length === 1;
+    });
+    for (const line of retried) say(`  ${line}`);
+    const m = await tracing.metrics();
+    const n = (name: string) => m.get(name) ?? 0;
+    say(
+      `metrics: ${n('messaging.client.sent.messages')} sent, ${n('messaging.client.consumed.messages')} consumed, ` +
+        `${n('messaging.process.duration')} processed, ${n('warren.messages.parked')} parked`,
+    );
+    await tracing.shutdown();
+  }
 }
 
 /** Removes what the sample declared, so that every run starts from nothing. */

@@ -9,7 +9,9 @@ import type { LoggerService } from '@nestjs/common';
  * on (amqplib's default is off: Nagle + the kernel's delayed ACK add ~40 ms to every request/reply). Opt-in references:
  * nest-rmq-noack (Nest RMQ's no-ack consumer and unlimited prefetch, i.e. at-most-once; TCP_NODELAY on),
  * nest-rmq-stock and golevelup-stock (every setting at the library's default, Nagle included), warren-publisher
- * (events through Warren's AmqpPublisher instead of AmqpClient.emit; events scenario only), floor-warren and
+ * (events through Warren's AmqpPublisher instead of AmqpClient.emit; events scenario only), warren-no-otel and
+ * warren-otel (Warren without @opentelemetry/api at all, and with the OpenTelemetry SDK tracing every message and
+ * recording every metric; 'warren' itself has the API, the repository's dev dependency, and no SDK), floor-warren and
  * floor-amqplib (the same traffic on Warren's AmqpSession / on amqplib with no Nest at all: the transport floor).
  */
 export const NEST_LIBRARIES = [
@@ -20,6 +22,8 @@ export const NEST_LIBRARIES = [
   'nest-rmq-stock',
   'golevelup-stock',
   'warren-publisher',
+  'warren-no-otel',
+  'warren-otel',
   'floor-warren',
   'floor-amqplib',
 ] as const;

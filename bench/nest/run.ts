@@ -30,7 +30,8 @@ import {
  * running service, after V8 has compiled the hot paths, not the first seconds of a fresh process.
  *
  * Env: AMQP_URL, BENCH_SCALE (message counts), BENCH_LIBS (comma list; default warren,nest-rmq,golevelup,floor-warren;
- * opt-in references: nest-rmq-noack, nest-rmq-stock, golevelup-stock, warren-publisher, floor-amqplib — see
+ * opt-in references: nest-rmq-noack, nest-rmq-stock, golevelup-stock, warren-publisher, warren-no-otel, warren-otel,
+ * floor-amqplib — see
  * protocol.ts), BENCH_SCENARIOS (rpc-seq,rpc-conc,events), BENCH_REPEAT
  * (rounds, default 1; the median round is reported), BENCH_PREFETCH (default 1000), BENCH_TIMEOUT_MS (per worker,
  * default 300 000), BENCH_NEST_RESULTS (results file name under bench/results/, default 'nest').
@@ -52,6 +53,8 @@ const DISPLAY: Record<NestLibrary, string> = {
   'nest-rmq-stock': 'Nest RMQ all defaults, Nagle on (ref.)',
   'golevelup-stock': '@golevelup all defaults, Nagle on (ref.)',
   'warren-publisher': 'Warren via AmqpPublisher (ref.)',
+  'warren-no-otel': 'Warren without @opentelemetry/api (ref.)',
+  'warren-otel': 'Warren, OpenTelemetry SDK tracing (ref.)',
   'floor-warren': 'no Nest: Warren AmqpSession (floor)',
   'floor-amqplib': 'no Nest: amqplib (floor)',
 };

@@ -28,6 +28,12 @@ async function load(lib: NestLibrary): Promise<NestBench> {
       return new (await import('./adapters/warren')).WarrenNestBench();
     case 'warren-publisher':
       return new (await import('./adapters/warren')).WarrenNestBench(true);
+    case 'warren-no-otel':
+      // Before Warren is loaded: as in an application without @opentelemetry/api.
+      (await import('./adapters/telemetry')).hideOpenTelemetry();
+      return new (await import('./adapters/warren')).WarrenNestBench(false, 'absent');
+    case 'warren-otel':
+      return new (await import('./adapters/warren')).WarrenNestBench(false, 'sdk');
     case 'floor-warren':
       return new (await import('./adapters/floor')).WarrenSessionFloor();
     case 'floor-amqplib':

@@ -40,6 +40,8 @@ export class PendingPublish implements ConfirmWaiter {
   deadline: number | undefined = undefined;
   /** A basic.return matched the current attempt (set by the channel). */
   returned: Error | undefined = undefined;
+  /** Sent again after a lost connection at least once (`publishRepublished` is told once per publish). */
+  republished = false;
   /** Told once the caller's promise has settled (a draining close waits for it). */
   onSettled: (() => void) | undefined = undefined;
 

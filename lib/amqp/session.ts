@@ -94,6 +94,13 @@ export type SessionEvents = {
       to: string;
     },
   ];
+  /** A publish waits in the outage buffer (no publisher channel, or its exchange is being re-declared); once per wait. */
+  publishBuffered: [info: { exchange: string; routingKey: string }];
+  /**
+   * A publish left unconfirmed by a lost connection or channel will be sent again (at-least-once: a possible
+   * duplicate); once per publish, however many attempts it takes.
+   */
+  publishRepublished: [info: { exchange: string; routingKey: string }];
 };
 
 /**
@@ -362,7 +369,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     return new Promise<void>((resolve, reject) => {
       const p = new PendingPublish(this.outcomes, ++this.seq, exchange, routingKey, content, options, resolve, reject);
       if (this.buffer.length === 0) this.send(p);
-      else if (this.buffer.hold(p, false)) this.flushBuffer();
+      else if (this.buffer.hold(p, false)) {
+        this.emit('publishBuffered', { exchange, routingKey });
+        this.flushBuffer();
+      }
     });
   }
 
@@ -558,18 +568,25 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     if (!this.recovery.isReplayed && this.topology.hasExchange(p.exchange)) {
       // Its exchange is being re-declared (consumer-side recovery): a publish now could hit a 404 and
       // close its channel. Hold it until the replay is done. Default-exchange publishes need not wait.
-      this.buffer.hold(p, true);
+      this.holdUntilReady(p);
       return;
     }
     const ch = this.pool.pick();
     if (!ch) {
-      this.buffer.hold(p, true);
+      this.holdUntilReady(p);
       return;
     }
     p.deadline = undefined; // on the wire: a later outage gets a fresh time bound
     p.returned = undefined; // a return belongs to one attempt
     this.inFlight.add(p);
     ch.publishAwaiting(p.exchange, p.routingKey, p.body, p.options, p);
+  }
+
+  /** Hold an accepted publish until the publisher is ready; `publishBuffered` once per wait, not per re-hold. */
+  private holdUntilReady(p: PendingPublish): void {
+    const waiting = p.deadline !== undefined;
+    this.buffer.hold(p, true);
+    if (!waiting) this.emit('publishBuffered', { exchange: p.exchange, routingKey: p.routingKey });
   }
 
   /** Outcomes of publishes on the wire (bound once: no closures per publish). */
@@ -599,6 +616,10 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
         p.reject(err);
       } else {
         // The link died (or a sibling publish broke the channel) before the confirm: send again.
+        if (!p.republished) {
+          p.republished = true;
+          this.emit('publishRepublished', { exchange: p.exchange, routingKey: p.routingKey });
+        }
         this.buffer.hold(p, true);
         this.flushBuffer();
       }

@@ -5,6 +5,7 @@ import { SESSION_OPTION_KEYS } from '../amqp/session-options';
 import { DEFAULT_CONNECTION_NAME, DEFAULT_STARTUP_TIMEOUT_MS } from './amqp.constants';
 import type { AmqpConnectionOptions } from './amqp-options.interface';
 import { createAmqpLogger, describeError } from './amqp.logger';
+import { warrenTelemetry } from './telemetry/telemetry';
 
 /** Start-up could not reach the broker within `startupTimeout` (or the broker refused the login). */
 export class AmqpStartupError extends Error {
@@ -17,12 +18,14 @@ export class AmqpStartupError extends Error {
 /** The session for a connection's options, logging through Nest's Logger unless a logger is given. */
 export function createSession(options: AmqpConnectionOptions): AmqpSession {
   const name = options.name ?? DEFAULT_CONNECTION_NAME;
-  return new AmqpSession({
+  const session = new AmqpSession({
     ...sessionOptionsOf(options),
     name,
     failFast: false,
     logger: options.logger ?? createAmqpLogger(name),
   });
+  warrenTelemetry().watchSession(session);
+  return session;
 }
 
 /** Only what the session understands: module, server and client options carry much more. */

@@ -21,6 +21,7 @@ import {
   type RpcReply,
   type RpcRequest,
 } from '../protocol';
+import type { TelemetryCounts } from './telemetry';
 
 const PUBLISHER = 'bench-events';
 
@@ -36,18 +37,28 @@ const PUBLISHER = 'bench-events';
  * `viaPublisher` (reference row 'warren-publisher'): events go through a Warren `AmqpPublisher` (module `publishers`,
  * what `@InjectPublisher` injects) instead of `AmqpClient.emit`, i.e. without Nest's ClientProxy/rxjs emit pipeline,
  * like golevelup's `AmqpConnection.publish`.
+ *
+ * `tracing` (see adapters/telemetry.ts): 'api' — `@opentelemetry/api` present, no SDK (the 'warren' row); 'absent' —
+ * the package hidden ('warren-no-otel'); 'sdk' — the OpenTelemetry SDK tracing and measuring every message
+ * ('warren-otel').
  */
 export class WarrenNestBench implements NestBench {
   readonly name: string;
   private app: INestMicroservice | null = null;
   private client: AmqpClient | null = null;
   private publisher: AmqpPublisher | null = null;
+  private telemetry: { counts: TelemetryCounts; shutdown: () => Promise<void> } | null = null;
 
-  constructor(private readonly viaPublisher = false) {
-    this.name = viaPublisher ? 'Warren (AmqpPublisher)' : 'Warren';
+  constructor(
+    private readonly viaPublisher = false,
+    private readonly tracing: 'api' | 'absent' | 'sdk' = 'api',
+  ) {
+    this.name = viaPublisher ? 'Warren (AmqpPublisher)' : tracing === 'api' ? 'Warren' : `Warren (tracing: ${tracing})`;
   }
 
   async setup(task: NestTask, sink: EventSink, logger: LoggerService): Promise<void> {
+    // Started before any Warren object exists, as an application's tracing setup is.
+    if (this.tracing === 'sdk') this.telemetry = await (await import('./telemetry')).startOpenTelemetry();
     const exchange = { name: task.exchange, type: 'direct', durable: false } as const;
 
     @AmqpController({ queue: { name: task.rpcQueue, durable: false }, exchange, prefetch: task.prefetch })
@@ -102,10 +113,16 @@ export class WarrenNestBench implements NestBench {
   }
 
   describe(): Record<string, string> {
-    return { warren: 'lib/nest (working tree)' };
+    const otel = Object.keys(require.cache).some((f) => f.includes('/@opentelemetry/api/'));
+    return {
+      warren: 'lib/nest (working tree)',
+      '@opentelemetry/api': otel ? 'loaded' : 'not loaded',
+      ...(this.telemetry ? { 'spans exported': String(this.telemetry.counts.spans) } : {}),
+    };
   }
 
   async teardown(): Promise<void> {
     await this.app?.close();
+    await this.telemetry?.shutdown();
   }
 }

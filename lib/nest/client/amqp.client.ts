@@ -26,6 +26,7 @@ import type { AmqpDeserializer, AmqpSerializer } from '../serialization/amqp-ser
 import { DefaultDeserializer, DefaultSerializer } from '../serialization/default.serializer';
 import { AmqpRpcError, fromErrorBody } from '../server/rpc-error';
 import { SessionListeners } from '../session-listeners';
+import { warrenTelemetry, type RequestTrace } from '../telemetry/telemetry';
 import { DirectReplyChannel, QueueReplyChannel, type ReplyChannel, type ReplyRequest } from './reply-channel';
 
 /** What an {@link AmqpClient}'s `status` stream emits: `connected`, `disconnected` or `reconnecting`. */
@@ -36,6 +37,8 @@ class PendingCall implements ReplyRequest {
   timer: NodeJS.Timeout | undefined = undefined;
   /** False once answered, failed, timed out or unsubscribed: a request not sent yet is then never sent. */
   active = true;
+  /** Its spans, when tracing. */
+  trace: RequestTrace | undefined = undefined;
 
   constructor(
     private readonly calls: Map<string, PendingCall>,
@@ -65,6 +68,7 @@ class PendingCall implements ReplyRequest {
   /** Unsubscribed: forget the call (a late reply is dropped quietly, an unsent request is not sent). */
   unsubscribe(): void {
     this.finish();
+    this.trace?.end();
   }
 }
 
@@ -161,6 +165,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
   private closed = false;
   private readonly detach: Array<() => void> = [];
   private readonly listeners = new SessionListeners();
+  private readonly telemetry = warrenTelemetry();
 
   constructor(private readonly options: AmqpClientOptions = {}) {
     super();
@@ -314,17 +319,25 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
     if (message.properties.expiration === undefined && this.options.expireRequests !== false) {
       message.properties.expiration = String(Math.ceil(timeoutMs));
     }
+    const trace = this.telemetry.request(
+      pattern,
+      message.exchange,
+      message.routingKey,
+      message.properties,
+      message.body.length,
+    );
     const call = new PendingCall(
       this.pending,
       correlationId,
       pattern,
       timeoutMs,
-      callback,
+      trace ? trace.wrap(callback) : callback,
       message.exchange,
       message.routingKey,
       message.body,
       message.properties,
     );
+    call.trace = trace;
     call.timer = setTimeout(this.onCallTimeout, timeoutMs, call);
     this.pending.set(correlationId, call);
 
@@ -341,6 +354,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
 
   private sendRequest(replies: ReplyChannel, call: PendingCall): void {
     const sending = replies.publish(call);
+    call.trace?.sent(sending);
     if (sending) sending.catch((err: unknown) => this.failCall(call, err));
   }
 
@@ -379,7 +393,10 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
       record?.options ?? NO_RECORD_OPTIONS,
       true,
     );
-    return session.publish(m.exchange, m.routingKey, m.body, m.properties);
+    const trace = this.telemetry.publish(m.exchange, m.routingKey, m.properties, m.body.length);
+    const published = session.publish(m.exchange, m.routingKey, m.body, m.properties);
+    trace?.track(published);
+    return published;
   }
 
   private async start(): Promise<AmqpSession> {
@@ -431,6 +448,7 @@ export class AmqpClient extends ClientProxy<Record<never, (...args: never[]) => 
       this.logger.debug?.(`dropped a reply nobody waits for (correlation id '${id ?? ''}')`);
       return;
     }
+    call.trace?.replied(headers);
     if (stream === 'end') {
       call.callback({ isDisposed: true });
       return;

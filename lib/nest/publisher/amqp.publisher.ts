@@ -6,6 +6,7 @@ import { MessageIdSource } from '../message-id';
 import type { AmqpRecordOptions } from '../record-builders/amqp.record-builder';
 import type { AmqpSerializer } from '../serialization/amqp-serializer.interface';
 import { DefaultSerializer } from '../serialization/default.serializer';
+import { warrenTelemetry } from '../telemetry/telemetry';
 
 /** Per-call options of `AmqpPublisher.publish` (the record options minus `exchange` and `timeout`). */
 export type PublishCallOptions = Omit<AmqpRecordOptions, 'exchange' | 'timeout'> & {
@@ -27,6 +28,7 @@ export class AmqpPublisher {
   /** Set once `ready` resolved: later publishes skip the declaration wait (and its timer). */
   private declared = false;
   private readonly messageIds = new MessageIdSource();
+  private readonly telemetry = warrenTelemetry();
 
   constructor(
     private readonly session: AmqpSession,
@@ -55,8 +57,12 @@ export class AmqpPublisher {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.declared) return this.session.publish(this.exchange, key, body, properties);
-    return this.whenDeclared().then(() => this.session.publish(this.exchange, key, body, properties));
+    const trace = this.telemetry.publish(this.exchange, key, properties, body.length);
+    const published = this.declared
+      ? this.session.publish(this.exchange, key, body, properties)
+      : this.whenDeclared().then(() => this.session.publish(this.exchange, key, body, properties));
+    trace?.track(published);
+    return published;
   }
 
   private build(

@@ -12,6 +12,7 @@ import { describeIssues, validationFailure } from '../schema/payload-schema';
 import { CONTENT_TYPE_JSON } from '../serialization/default.serializer';
 import type { SerializedBody } from '../serialization/amqp-serializer.interface';
 import { BatchCollector } from './batch-collector';
+import { warrenTelemetry, type ProcessTrace } from '../telemetry/telemetry';
 import type { QueuePlan, Route } from './handler-routes';
 import { toErrorEnvelope, type RpcErrorEnvelope } from './rpc-error';
 
@@ -34,6 +35,7 @@ class Settlement implements DeliverySettlement {
   constructor(
     private readonly msg: SessionMessage,
     noAck: boolean,
+    private readonly trace: ProcessTrace | undefined,
   ) {
     this.settled = noAck;
   }
@@ -42,18 +44,21 @@ class Settlement implements DeliverySettlement {
     if (this.settled) return;
     this.settled = true;
     this.msg.ack();
+    this.trace?.settled('ack');
   }
 
   nack(requeue: boolean): void {
     if (this.settled) return;
     this.settled = true;
     this.msg.nack(requeue);
+    this.trace?.settled('nack', requeue);
   }
 
   reject(requeue: boolean): void {
     if (this.settled) return;
     this.settled = true;
     this.msg.reject(requeue);
+    this.trace?.settled('reject', requeue);
   }
 }
 
@@ -100,6 +105,7 @@ export class QueueConsumer {
   private stopping = false;
   private readonly idleWaiters = new WaiterList();
   private readonly batches = new Map<Route, BatchCollector<BatchEntry>>();
+  private readonly telemetry = warrenTelemetry();
 
   constructor(
     readonly plan: QueuePlan,
@@ -166,7 +172,13 @@ export class QueueConsumer {
   private onMessage(msg: SessionMessage): Promise<void> | undefined {
     // Stopping: an ack-mode message we have not started stays unacked and is requeued when the channel closes.
     if (this.stopping && !this.plan.noAck) return undefined;
-    return this.admit(() => this.process(msg), msg);
+    return this.admit(() => this.traced(msg), msg);
+  }
+
+  /** The message's CONSUMER span (when tracing is on) around its processing; it ends when the message is settled. */
+  private traced(msg: SessionMessage): Promise<Held | void> {
+    const trace = this.telemetry.process(msg, this.queue, this.plan.noAck);
+    return trace ? trace.run(() => this.process(msg, trace)) : this.process(msg, undefined);
   }
 
   /** Run `start` in a free handler slot, or once one frees up; resolves when its work is done. Never rejects. */
@@ -221,8 +233,8 @@ export class QueueConsumer {
     );
   }
 
-  private async process(msg: SessionMessage): Promise<Held | void> {
-    const settlement = new Settlement(msg, this.plan.noAck);
+  private async process(msg: SessionMessage, trace: ProcessTrace | undefined): Promise<Held | void> {
+    const settlement = new Settlement(msg, this.plan.noAck, trace);
     let headers: FieldTable | undefined;
     try {
       headers = msg.properties.headers;
@@ -288,6 +300,7 @@ export class QueueConsumer {
       }
     } catch (error) {
       failure = error instanceof StreamFailure ? { error: error.cause } : { error };
+      trace?.failed(failure.error);
     }
 
     if (!route.isEvent && replyTo) {
@@ -408,6 +421,7 @@ export class QueueConsumer {
           `handler for '${pattern}' failed (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; retry in ${outcome.delayMs} ms`,
         );
       } else {
+        this.telemetry.parked(this.queue);
         this.host.logger.error(
           `handler for '${pattern}' failed for the last time (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; parked in '${outcome.queue}'`,
         );
@@ -512,6 +526,7 @@ export class QueueConsumer {
       contentEncoding: reply.contentEncoding,
       headers: reply.headers,
     };
+    this.telemetry.injectReply(options);
     if (msg.publishOnChannel('', replyTo, reply.body, options)) return undefined;
     return this.host.session
       .publish('', replyTo, reply.body, options)
