@@ -16,6 +16,7 @@ import type { AsyncApiDocument, AsyncApiInfo } from './asyncapi-document';
  * `generateAsyncApi` or the `warren asyncapi` command.
  */
 export class AmqpAsyncApi {
+  /** @internal made by AmqpModule for each connection */
   constructor(
     private readonly host: AmqpConnectionHost,
     private readonly server: AmqpServer,

@@ -8,6 +8,7 @@ import type { AmqpAsyncApi } from './amqp-asyncapi';
 import type { AsyncApiDocument, AsyncApiInfo } from './asyncapi-document';
 import { describeOnly } from './describe-only';
 
+/** What `generateAsyncApi` describes and how it boots the app: the connection, the document's `info`, Nest's logger. */
 export interface GenerateAsyncApiOptions {
   /** Which Warren connection to describe. Default 'default'. */
   connection?: string;

@@ -12,57 +12,114 @@ import { canonical } from '../topology/queue-arguments';
  * - numbers: `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum` (numbers), `multipleOf`;
  * - `allOf`, `anyOf`, `oneOf`, `not`.
  *
+ * A keyword for one type (`minLength`, `items`...) lets a value of another type through, as in JSON Schema: pair it
+ * with `type`. Every keyword of the subset is enforced on receipt, before the handler runs.
+ *
  * Annotations are accepted and not enforced: `$schema`, `$id`, `$comment`, `title`, `description`, `default`,
  * `examples`, `deprecated`, `readOnly`, `writeOnly`, `format`, `contentMediaType`, `contentEncoding`, and `x-`
  * extensions. Any other keyword (`$ref`, `if`, tuple `items`...) is a ConfigError at start-up: a schema is never
  * half-enforced. For the whole of JSON Schema, pass a Standard Schema validator (ajv wrapped in `~standard`, zod...).
  */
 export interface JsonSchema {
-  /** A type name or several (`string`, not a union of literals, so that a schema imported from a .json file fits). */
+  /**
+   * The value must be of this type, or of one of these: `number` is a finite number, `integer` one with no fraction,
+   * `object` neither an array nor null. Enforced on receipt. A type name is a `string`, not a union of literals, so
+   * that a schema imported from a .json file fits.
+   */
   type?: string | readonly string[];
+  /** The value must equal one of these (deep equality: an object's key order does not matter). Enforced on receipt. */
   enum?: readonly unknown[];
+  /** The value must equal this one (deep equality, like `enum`). Enforced on receipt. */
   const?: unknown;
+  /** For an object: each property present must match the schema of its name. Enforced on receipt. */
   properties?: Readonly<Record<string, JsonSchema>>;
+  /** For an object: these properties must be present (own properties). Enforced on receipt. */
   required?: readonly string[];
+  /**
+   * For an object: what a property matched by neither `properties` nor `patternProperties` may be (`false`: none is
+   * allowed; a schema: each must match it). Enforced on receipt.
+   */
   additionalProperties?: boolean | JsonSchema;
+  /**
+   * For an object: each property whose name matches a regular expression (JavaScript, Unicode mode, unanchored) must
+   * match its schema. Enforced on receipt.
+   */
   patternProperties?: Readonly<Record<string, JsonSchema>>;
+  /** For an object: the fewest properties it may have. Enforced on receipt. */
   minProperties?: number;
+  /** For an object: the most properties it may have. Enforced on receipt. */
   maxProperties?: number;
+  /** For an array: every item must match this schema (the list form, for tuples, is refused). Enforced on receipt. */
   items?: JsonSchema;
+  /** For an array: the fewest items it may have. Enforced on receipt. */
   minItems?: number;
+  /** For an array: the most items it may have. Enforced on receipt. */
   maxItems?: number;
+  /** For an array: when true, no two items may be equal (deep equality). Enforced on receipt. */
   uniqueItems?: boolean;
+  /** For a string: the fewest characters it may have, counted in code points. Enforced on receipt. */
   minLength?: number;
+  /** For a string: the most characters it may have, counted in code points. Enforced on receipt. */
   maxLength?: number;
+  /** For a string: a regular expression (JavaScript, Unicode mode, unanchored) it must match. Enforced on receipt. */
   pattern?: string;
+  /** For a number: the smallest value allowed (inclusive). Enforced on receipt. */
   minimum?: number;
+  /** For a number: the largest value allowed (inclusive). Enforced on receipt. */
   maximum?: number;
+  /**
+   * For a number: the value must be greater than this (a number; draft-04's boolean form is refused). Enforced on
+   * receipt.
+   */
   exclusiveMinimum?: number;
+  /** For a number: the value must be less than this (a number, like `exclusiveMinimum`). Enforced on receipt. */
   exclusiveMaximum?: number;
+  /** For a number: the value divided by this (> 0) must be an integer. Enforced on receipt. */
   multipleOf?: number;
+  /** The value must match every one of these schemas; each one's issues are reported. Enforced on receipt. */
   allOf?: readonly JsonSchema[];
+  /** The value must match at least one of these schemas; one issue when it matches none. Enforced on receipt. */
   anyOf?: readonly JsonSchema[];
+  /**
+   * The value must match exactly one of these schemas; one issue when it matches none or several. Enforced on receipt.
+   */
   oneOf?: readonly JsonSchema[];
+  /** The value must not match this schema. Enforced on receipt. */
   not?: JsonSchema;
+  /** The dialect's URI (draft-07, 2020-12...). An annotation: the subset's keywords mean the same in both. */
   $schema?: string;
+  /** The schema's URI. An annotation: nothing resolves against it (`$ref` is outside the subset). */
   $id?: string;
+  /** A comment for the schema's authors. An annotation. */
   $comment?: string;
+  /** A short title for the value, shown in the AsyncAPI document. An annotation. */
   title?: string;
+  /** What the value means, shown in the AsyncAPI document. An annotation. */
   description?: string;
+  /** The value to assume when it is missing. An annotation: never filled into the payload. */
   default?: unknown;
+  /** Example values, shown in the AsyncAPI document. An annotation: not checked against the schema. */
   examples?: readonly unknown[];
+  /** Whether the value should no longer be used. An annotation: a deprecated value is accepted. */
   deprecated?: boolean;
+  /** Whether the value is set by its owner only. An annotation. */
   readOnly?: boolean;
+  /** Whether the value is never sent back. An annotation. */
   writeOnly?: boolean;
+  /** For a string: its semantic format (`date-time`, `email`, `uuid`...). An annotation: not checked. */
   format?: string;
+  /** For a string: the media type of what it holds (`application/json`...). An annotation: not checked. */
   contentMediaType?: string;
+  /** For a string: how what it holds is encoded (`base64`...). An annotation: not checked. */
   contentEncoding?: string;
   [extension: `x-${string}`]: unknown;
 }
 
 /** One reason a value fails its schema: a message, and where in the value (object keys, array indexes). */
 export interface PayloadIssue {
+  /** What is wrong (`must be string`, `must have required property 'id'`, or the Standard Schema validator's words). */
   message: string;
+  /** Where, from the payload's root: object keys and array indexes; empty for the payload itself. */
   path: Array<string | number>;
 }
 

@@ -7,26 +7,59 @@ import { IssueList, MAX_ISSUES, compileJsonSchema, type JsonSchema, type Payload
  * interface is copied here, as the spec asks, so that Warren depends on none of them.
  */
 export interface StandardSchemaV1 {
+  /** The Standard Schema properties: the standard's version, the library's name and its validate function. */
   readonly '~standard': StandardSchemaProps;
 }
 
 /** The `~standard` property of a Standard Schema, with the optional Standard JSON Schema converter. */
 export interface StandardSchemaProps {
+  /** The version of the standard: 1. */
   readonly version: 1;
+  /** The name of the schema library (`zod`, `valibot`...): Warren names it when its validator throws. */
   readonly vendor: string;
+  /**
+   * Validates an unknown value: its result, at once or as a promise, holds either the output value or the issues.
+   * Warren calls it on receipt with the deserialized payload, before the handler runs.
+   */
   readonly validate: (value: unknown) => StandardSchemaResult | Promise<StandardSchemaResult>;
   /** Standard JSON Schema (same site): when there, the AsyncAPI document shows the payload's JSON Schema. */
   readonly jsonSchema?: {
+    /**
+     * The JSON Schema of the values the schema accepts, in the dialect `target` names: Warren asks for `draft-07`.
+     * It may throw when the library cannot express the schema; the document then shows no payload schema.
+     */
     readonly input: (options: { readonly target: string }) => Record<string, unknown>;
   };
 }
 
+/**
+ * What a Standard Schema's `validate` returns: the output value when the input is valid, the issues when it is not.
+ * `issues` present means failure.
+ */
 export type StandardSchemaResult =
-  { readonly value: unknown; readonly issues?: undefined } | { readonly issues: ReadonlyArray<StandardSchemaIssue> };
+  | {
+      /** The output value: the input, or what the library turned it into. The handler gets this value. */
+      readonly value: unknown;
+      /** Absent on success. */
+      readonly issues?: undefined;
+    }
+  | {
+      /** Why the value is invalid: one issue or more. Warren keeps the first 20. */
+      readonly issues: ReadonlyArray<StandardSchemaIssue>;
+    };
 
+/** One issue of a failed Standard Schema validation: a message and, when there is one, where in the value. */
 export interface StandardSchemaIssue {
+  /** What is wrong. */
   readonly message: string;
-  readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>;
+  /** Where, from the value's root: each segment a key or index, bare or in an object. Absent for the value itself. */
+  readonly path?: ReadonlyArray<
+    | PropertyKey
+    | {
+        /** The key or index of this segment of the path. */
+        readonly key: PropertyKey;
+      }
+  >;
 }
 
 /**
