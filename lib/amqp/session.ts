@@ -95,12 +95,26 @@ export type SessionEvents = {
     },
   ];
   /** A publish waits in the outage buffer (no publisher channel, or its exchange is being re-declared); once per wait. */
-  publishBuffered: [info: { exchange: string; routingKey: string }];
+  publishBuffered: [
+    info: {
+      /** The exchange it is published to (`''`: the default exchange). */
+      exchange: string;
+      /** Its routing key. */
+      routingKey: string;
+    },
+  ];
   /**
    * A publish left unconfirmed by a lost connection or channel will be sent again (at-least-once: a possible
    * duplicate); once per publish, however many attempts it takes.
    */
-  publishRepublished: [info: { exchange: string; routingKey: string }];
+  publishRepublished: [
+    info: {
+      /** The exchange it is published to (`''`: the default exchange). */
+      exchange: string;
+      /** Its routing key. */
+      routingKey: string;
+    },
+  ];
 };
 
 /**
