@@ -172,6 +172,11 @@ export class QueueConsumer {
   private onMessage(msg: SessionMessage): Promise<void> | undefined {
     // Stopping: an ack-mode message we have not started stays unacked and is requeued when the channel closes.
     if (this.stopping && !this.plan.noAck) return undefined;
+    // A free slot (the usual case) runs it at once, without a closure per message.
+    if (this.running < this.plan.concurrency) {
+      this.running++;
+      return this.traced(msg).then(this.processed, this.processFailed);
+    }
     return this.admit(() => this.traced(msg), msg);
   }
 
