@@ -1,0 +1,305 @@
+import { Controller, type INestMicroservice } from '@nestjs/common';
+import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import { Test } from '@nestjs/testing';
+import { firstValueFrom } from 'rxjs';
+import { NackError } from '../../lib/amqp';
+import { DeliveredMessage } from '../../lib/amqp/delivered-message';
+import type { MethodArgs, MethodName } from '../../lib/amqp/protocol/spec.generated';
+import { decodeContentHeader, type DecodedProperties } from '../../lib/amqp/protocol/properties';
+import {
+  AmqpClient,
+  AmqpController,
+  AmqpEventPattern,
+  AmqpHealthCheckError,
+  AmqpHealthIndicator,
+  AmqpModule,
+  AmqpServer,
+  type AmqpClientOptions,
+  type AmqpContext,
+  type AmqpServerOptions,
+} from '../../lib/nest';
+import { fakeServersPerTest, type FakeAmqpServer, type FakePeer } from '../support/fake-amqp-server';
+import { silentLogger } from '../support/leftovers';
+import { deferred, rejection } from '../support/nest-support';
+
+/**
+ * README claims about the Nest layer (AmqpServer, AmqpModule, AmqpClient, AmqpHealthIndicator) proved against the
+ * scripted fake server: it records every method a Nest app sends, in order, and lets a test confirm, nack or
+ * withhold each publish, block a connection or drop it, which a shared live broker cannot do safely.
+ */
+jest.setTimeout(20_000);
+
+type Role = 'publisher' | 'consumer';
+
+/** One method the app sent, in the order the fake broker received it over all connections. */
+interface Sent {
+  role: Role;
+  peer: FakePeer;
+  channel: number;
+  name: MethodName;
+  args: Record<string, unknown>;
+}
+
+/** A publish on a channel in confirm mode, with its delivery tag: `ack()` / `nack()` answer it. */
+interface ConfirmablePublish {
+  role: Role;
+  channel: number;
+  tag: number;
+  args: MethodArgs['basic.publish'];
+  /** Its content header's properties (they follow the method frame). */
+  properties: Promise<DecodedProperties>;
+  ack(): void;
+  nack(): void;
+}
+
+type PublishPolicy = (p: ConfirmablePublish) => 'ack' | 'nack' | 'hold';
+
+/** A consumer the app started, with the tag the fake broker gave it. */
+interface FakeConsumer {
+  role: Role;
+  peer: FakePeer;
+  channel: number;
+  queue: string;
+  tag: string;
+}
+
+const fakeServer = fakeServersPerTest();
+
+/**
+ * A fake RabbitMQ for one Nest app: every connection is handshaken, answered like RabbitMQ, and recorded in `sent`
+ * with its role (from the connection name Warren gives it). Publishes on confirm channels are acked unless `policy`
+ * says otherwise; consumers get predictable tags. `hold()` keeps later connections waiting (a broker that is down).
+ */
+class FakeBroker {
+  readonly sent: Sent[] = [];
+  readonly consumers: FakeConsumer[] = [];
+  readonly held: ConfirmablePublish[] = [];
+  policy: PublishPolicy = () => 'ack';
+  private gate: Promise<void> | null = null;
+  private consumerWaiters: Array<() => void> = [];
+  private publishWaiters: Array<() => void> = [];
+  server!: FakeAmqpServer;
+
+  static async start(): Promise<FakeBroker> {
+    const broker = new FakeBroker();
+    broker.server = await fakeServer((peer) => broker.accept(peer));
+    return broker;
+  }
+
+  url(): string {
+    return this.server.url();
+  }
+
+  /** Connections made from now on wait (unanswered) until the returned function is called. */
+  hold(): () => void {
+    const open = deferred();
+    this.gate = open.promise;
+    return () => {
+      this.gate = null;
+      open.resolve();
+    };
+  }
+
+  /** The open peer of a role (the latest connection of it). */
+  peer(role: Role): FakePeer {
+    const found = this.sent.filter((s) => s.role === role && !s.peer.ended).at(-1)?.peer;
+    if (!found) throw new Error(`no open ${role} connection`);
+    return found;
+  }
+
+  /** Names of the methods sent so far (on every connection, in order of arrival). */
+  names(): MethodName[] {
+    return this.sent.map((s) => s.name);
+  }
+
+  /** Resolves with the consumer of `queue` once there are `n` of them (counting re-attached ones). */
+  async consumer(queue: string, n = 1): Promise<FakeConsumer> {
+    for (;;) {
+      const found = this.consumers.filter((c) => c.queue === queue);
+      if (found.length >= n) return found[n - 1];
+      await new Promise<void>((resolve) => this.consumerWaiters.push(resolve));
+    }
+  }
+
+  /** Resolves with the first confirmable publish to `routingKey` it has, or gets. */
+  async publishTo(routingKey: string): Promise<ConfirmablePublish> {
+    for (;;) {
+      const found = this.held.find((p) => p.args.routingKey === routingKey);
+      if (found) return found;
+      await new Promise<void>((resolve) => this.publishWaiters.push(resolve));
+    }
+  }
+
+  /** Deliver a message to a consumer. */
+  deliver(c: FakeConsumer, deliveryTag: number, routingKey: string, body: unknown, properties = {}): void {
+    c.peer.deliver(
+      c.channel,
+      { consumerTag: c.tag, deliveryTag, redelivered: false, exchange: 'x', routingKey },
+      Buffer.from(JSON.stringify(body)),
+      { contentType: 'application/json', ...properties },
+    );
+  }
+
+  private async accept(peer: FakePeer): Promise<void> {
+    await this.gate;
+    const { startOk } = await peer.handshake();
+    const name = String(startOk.clientProperties.connection_name ?? '');
+    const role: Role = name.endsWith(':consumer') ? 'consumer' : 'publisher';
+    const confirmTags = new Map<number, number>();
+    peer.autoReply([], ({ channel, method }) => {
+      const args = method.args as Record<string, unknown>;
+      this.sent.push({ role, peer, channel, name: method.name, args });
+      if (method.name === 'confirm.select') confirmTags.set(channel, 0);
+      if (method.name === 'basic.consume') {
+        const tag = `ctag-${this.consumers.length + 1}`;
+        this.consumers.push({ role, peer, channel, queue: String(args.queue), tag });
+        peer.send(channel, 'basic.consume-ok', { consumerTag: tag });
+        for (const w of this.consumerWaiters.splice(0)) w();
+        return true;
+      }
+      if (method.name === 'basic.publish' && confirmTags.has(channel)) {
+        const tag = (confirmTags.get(channel) ?? 0) + 1;
+        confirmTags.set(channel, tag);
+        const publish: ConfirmablePublish = {
+          role,
+          channel,
+          tag,
+          args: method.args as MethodArgs['basic.publish'],
+          properties: contentHeaderAt(peer, peer.contentFrames.length),
+          ack: () => peer.send(channel, 'basic.ack', { deliveryTag: tag, multiple: false }),
+          nack: () => peer.send(channel, 'basic.nack', { deliveryTag: tag, multiple: false, requeue: false }),
+        };
+        const decision = this.policy(publish);
+        if (decision === 'ack') publish.ack();
+        else if (decision === 'nack') publish.nack();
+        else this.held.push(publish);
+        for (const w of this.publishWaiters.splice(0)) w();
+        return true;
+      }
+      return false;
+    });
+  }
+}
+
+/** The properties of the content header at `index` of the peer's content frames, once it has arrived. */
+function contentHeaderAt(peer: FakePeer, index: number): Promise<DecodedProperties> {
+  return new Promise((resolve) => {
+    const check = (): boolean => {
+      const frame = peer.contentFrames[index];
+      if (!frame) return false;
+      peer.socket.off('data', check);
+      resolve(decodeContentHeader(frame.payload, 1 << 30).properties);
+      return true;
+    };
+    if (!check()) peer.socket.on('data', check);
+  });
+}
+
+const apps: Array<{ close(): Promise<unknown> }> = [];
+
+afterEach(async () => {
+  jest.restoreAllMocks();
+  for (const app of apps.splice(0).reverse()) await app.close().catch(() => undefined);
+});
+
+/** Options every app here uses: no heartbeats (the fake sends none), quick reconnects, no logs. */
+const quiet = { heartbeat: 0, logger: silentLogger, reconnect: { initialDelayMs: 10, maxDelayMs: 20 } } as const;
+
+async function standalone(
+  controllers: Array<new (...args: never[]) => unknown>,
+  options: AmqpServerOptions,
+): Promise<INestMicroservice> {
+  const moduleRef = await Test.createTestingModule({ controllers }).compile();
+  const app = moduleRef.createNestMicroservice({ strategy: new AmqpServer({ ...quiet, ...options }), logger: false });
+  apps.push(app);
+  await app.listen();
+  return app;
+}
+
+const TOPOLOGY_METHODS: MethodName[] = ['exchange.declare', 'queue.declare', 'queue.bind', 'exchange.bind'];
+
+/** Every topology method sent comes before the first basic.consume; returns the topology methods sent. */
+function expectTopologyBeforeConsumers(broker: FakeBroker): MethodName[] {
+  const names = broker.names();
+  const firstConsume = names.indexOf('basic.consume');
+  expect(firstConsume).toBeGreaterThan(0);
+  const lastTopology = Math.max(...TOPOLOGY_METHODS.map((m) => names.lastIndexOf(m)));
+  expect(lastTopology).toBeLessThan(firstConsume);
+  return names.filter((n) => TOPOLOGY_METHODS.includes(n));
+}
+
+describe('README: "All topology is declared before any consumer starts" (AmqpServer, AmqpModule)', () => {
+  @AmqpController({
+    queue: { name: 'orders.billing', durable: false },
+    exchange: { name: 'orders', type: 'topic', durable: false },
+    retry: { attempts: 3, delays: [100, 200] },
+  })
+  class BillingController {
+    @AmqpEventPattern('order.created')
+    created() {}
+
+    @AmqpEventPattern('order.cancelled', {
+      queue: { name: 'orders.cancellations', durable: false },
+      bindings: [{ exchange: 'audit', routingKey: 'order.cancelled' }],
+      topology: { exchanges: [{ name: 'audit', type: 'fanout', durable: false }] },
+    })
+    cancelled() {}
+  }
+
+  @Controller()
+  class RpcController {
+    @MessagePattern('orders.get', { queue: { name: 'orders.rpc', durable: false }, exchange: 'orders' })
+    get() {
+      return 1;
+    }
+  }
+
+  const sharedTopology = {
+    exchanges: [
+      { name: 'events', type: 'topic', durable: false },
+      { name: 'events.archive', type: 'fanout', durable: false },
+    ],
+    queues: [{ name: 'archive', durable: false }],
+    bindings: [{ queue: 'archive', exchange: 'events.archive' }],
+    exchangeBindings: [{ source: 'events', destination: 'events.archive', routingKey: '#' }],
+  };
+
+  it('a standalone AmqpServer sends every declare and bind (shared, per handler, retry queues) before its first basic.consume', async () => {
+    const broker = await FakeBroker.start();
+    await standalone([BillingController, RpcController], { url: broker.url(), topology: sharedTopology });
+
+    const topology = expectTopologyBeforeConsumers(broker);
+    for (const m of TOPOLOGY_METHODS) expect(topology).toContain(m);
+    // Three work queues consumed, and the retry queues and parking lots declared (before them, as checked above).
+    expect(broker.consumers.map((c) => c.queue).sort()).toEqual(['orders.billing', 'orders.cancellations', 'orders.rpc']);
+    const declared = broker.sent.filter((s) => s.name === 'queue.declare').map((s) => s.args.queue);
+    expect(declared).toEqual(
+      expect.arrayContaining(['orders.billing.retry.100', 'orders.billing.retry.200', 'orders.billing.parking-lot']),
+    );
+  });
+
+  it('an AmqpModule app: module topology, then the DI-managed server\'s, all before the first basic.consume', async () => {
+    const broker = await FakeBroker.start();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        AmqpModule.forRoot({
+          ...quiet,
+          url: broker.url(),
+          topology: sharedTopology,
+          publishers: [{ name: 'audit', exchange: { name: 'audit.out', type: 'fanout', durable: false } }],
+          server: { topology: { queues: [{ name: 'server.extra', durable: false }] } },
+        }),
+      ],
+      controllers: [BillingController, RpcController],
+    }).compile();
+    const app = moduleRef.createNestMicroservice({ strategy: moduleRef.get(AmqpServer), logger: false });
+    apps.push(app);
+    await app.listen();
+
+    const topology = expectTopologyBeforeConsumers(broker);
+    for (const m of TOPOLOGY_METHODS) expect(topology).toContain(m);
+    const declared = broker.sent.filter((s) => s.name.endsWith('.declare')).map((s) => s.args.exchange ?? s.args.queue);
+    expect(declared).toEqual(expect.arrayContaining(['audit.out', 'server.extra', 'orders.billing.parking-lot']));
+    expect(broker.consumers).toHaveLength(3);
+  });
+});
