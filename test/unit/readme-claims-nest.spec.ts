@@ -2,7 +2,7 @@ import { Controller, type INestMicroservice } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { firstValueFrom } from 'rxjs';
-import { NackError } from '../../lib/amqp';
+import { AmqpSession, NackError } from '../../lib/amqp';
 import { DeliveredMessage } from '../../lib/amqp/delivered-message';
 import type { MethodArgs, MethodName } from '../../lib/amqp/protocol/spec.generated';
 import { decodeContentHeader, type DecodedProperties } from '../../lib/amqp/protocol/properties';
@@ -75,6 +75,8 @@ class FakeBroker {
   readonly consumers: FakeConsumer[] = [];
   readonly held: ConfirmablePublish[] = [];
   policy: PublishPolicy = () => 'ack';
+  /** Sent in the same write as each connection's open-ok (e.g. a connection.blocked of a broker already in alarm). */
+  withOpenOk: (peer: FakePeer) => Buffer[] = () => [];
   private gate: Promise<void> | null = null;
   private consumerWaiters: Array<() => void> = [];
   private publishWaiters: Array<() => void> = [];
@@ -142,7 +144,7 @@ class FakeBroker {
 
   private async accept(peer: FakePeer): Promise<void> {
     await this.gate;
-    const { startOk } = await peer.handshake();
+    const { startOk } = await peer.handshake({ withOpenOk: this.withOpenOk(peer) });
     const name = String(startOk.clientProperties.connection_name ?? '');
     const role: Role = name.endsWith(':consumer') ? 'consumer' : 'publisher';
     const confirmTags = new Map<number, number>();
@@ -271,14 +273,18 @@ describe('README: "All topology is declared before any consumer starts" (AmqpSer
     const topology = expectTopologyBeforeConsumers(broker);
     for (const m of TOPOLOGY_METHODS) expect(topology).toContain(m);
     // Three work queues consumed, and the retry queues and parking lots declared (before them, as checked above).
-    expect(broker.consumers.map((c) => c.queue).sort()).toEqual(['orders.billing', 'orders.cancellations', 'orders.rpc']);
+    expect(broker.consumers.map((c) => c.queue).sort()).toEqual([
+      'orders.billing',
+      'orders.cancellations',
+      'orders.rpc',
+    ]);
     const declared = broker.sent.filter((s) => s.name === 'queue.declare').map((s) => s.args.queue);
     expect(declared).toEqual(
       expect.arrayContaining(['orders.billing.retry.100', 'orders.billing.retry.200', 'orders.billing.parking-lot']),
     );
   });
 
-  it('an AmqpModule app: module topology, then the DI-managed server\'s, all before the first basic.consume', async () => {
+  it("an AmqpModule app: module topology, then the DI-managed server's, all before the first basic.consume", async () => {
     const broker = await FakeBroker.start();
     const moduleRef = await Test.createTestingModule({
       imports: [
@@ -301,5 +307,98 @@ describe('README: "All topology is declared before any consumer starts" (AmqpSer
     const declared = broker.sent.filter((s) => s.name.endsWith('.declare')).map((s) => s.args.exchange ?? s.args.queue);
     expect(declared).toEqual(expect.arrayContaining(['audit.out', 'server.extra', 'orders.billing.parking-lot']));
     expect(broker.consumers).toHaveLength(3);
+  });
+});
+
+describe('README: AmqpHealthIndicator (isHealthy / status / check) follows the connection', () => {
+  async function moduleApp(url: string): Promise<{ health: AmqpHealthIndicator; session: AmqpSession }> {
+    const moduleRef = await Test.createTestingModule({ imports: [AmqpModule.forRoot({ ...quiet, url })] }).compile();
+    apps.push(moduleRef);
+    await moduleRef.init();
+    return { health: moduleRef.get(AmqpHealthIndicator), session: moduleRef.get(AmqpSession) };
+  }
+
+  const blockedFrame = (peer: FakePeer) => peer.frame(0, 'connection.blocked', { reason: 'low on memory' });
+  const event = (session: AmqpSession, name: 'blocked' | 'unblocked' | 'recovered', role: Role) =>
+    new Promise<void>((resolve) => {
+      const on = (r: Role) => {
+        if (r !== role) return;
+        session.off(name, on);
+        resolve();
+      };
+      session.on(name, on);
+    });
+
+  it('reports blocked: true (still up) while the broker blocks a connection, and blocked: false once it unblocks', async () => {
+    const broker = await FakeBroker.start();
+    const { health, session } = await moduleApp(broker.url());
+    expect(health.status()).toEqual({ amqp: { status: 'up', connection: 'default', blocked: false } });
+
+    const blocked = event(session, 'blocked', 'publisher');
+    broker.peer('publisher').write(blockedFrame(broker.peer('publisher')));
+    await blocked;
+    expect(health.isHealthy()).toBe(true);
+    expect(health.status()).toEqual({ amqp: { status: 'up', connection: 'default', blocked: true } });
+    await expect(health.check()).resolves.toMatchObject({ amqp: { status: 'up', blocked: true } });
+
+    const unblocked = event(session, 'unblocked', 'publisher');
+    broker.peer('publisher').send(0, 'connection.unblocked', {});
+    await unblocked;
+    expect(health.status().amqp.blocked).toBe(false);
+  });
+
+  it('stays blocked while either connection is blocked: unblocking one of two is not enough', async () => {
+    const broker = await FakeBroker.start();
+    const { health, session } = await moduleApp(broker.url());
+    const both = Promise.all([event(session, 'blocked', 'publisher'), event(session, 'blocked', 'consumer')]);
+    for (const role of ['publisher', 'consumer'] as const) broker.peer(role).write(blockedFrame(broker.peer(role)));
+    await both;
+    const unblocked = event(session, 'unblocked', 'consumer');
+    broker.peer('consumer').send(0, 'connection.unblocked', {});
+    await unblocked;
+    expect(health.status().amqp.blocked).toBe(true);
+  });
+
+  it('reports a block that came with connection.open-ok, before the indicator existed (a broker already in alarm)', async () => {
+    const broker = await FakeBroker.start();
+    broker.withOpenOk = (peer) => [blockedFrame(peer)];
+    const { health } = await moduleApp(broker.url());
+    expect(health.status().amqp).toMatchObject({ status: 'up', blocked: true });
+  });
+
+  it('goes down when the broker is lost (check() throws AmqpHealthCheckError), and up again after recovery', async () => {
+    const broker = await FakeBroker.start();
+    const { health, session } = await moduleApp(broker.url());
+    expect(health.isHealthy()).toBe(true);
+
+    const reopen = broker.hold();
+    const down = new Promise<void>((resolve) => session.once('disconnected', () => resolve()));
+    for (const role of ['publisher', 'consumer'] as const) broker.peer(role).destroy();
+    await down;
+    expect(health.isHealthy()).toBe(false);
+    expect(health.status().amqp.status).toBe('down');
+    const err = await rejection(health.check());
+    expect(err).toBeInstanceOf(AmqpHealthCheckError);
+    expect(err.causes).toEqual({ amqp: { status: 'down', connection: 'default', blocked: false } });
+
+    const recovered = Promise.all([event(session, 'recovered', 'publisher'), event(session, 'recovered', 'consumer')]);
+    reopen();
+    await recovered;
+    expect(health.isHealthy()).toBe(true);
+    await expect(health.check()).resolves.toMatchObject({ amqp: { status: 'up' } });
+  });
+
+  it('a block does not outlive its connection: blocked, then lost, then recovered on an unblocked connection', async () => {
+    const broker = await FakeBroker.start();
+    const { health, session } = await moduleApp(broker.url());
+    const blocked = event(session, 'blocked', 'publisher');
+    broker.peer('publisher').write(blockedFrame(broker.peer('publisher')));
+    await blocked;
+    expect(health.status().amqp.blocked).toBe(true);
+
+    const recovered = event(session, 'recovered', 'publisher');
+    broker.peer('publisher').destroy();
+    await recovered;
+    expect(health.status().amqp).toMatchObject({ status: 'up', blocked: false });
   });
 });
