@@ -40,10 +40,12 @@ interface Sent {
   args: Record<string, unknown>;
 }
 
-/** A publish on a channel in confirm mode, with its delivery tag: `ack()` / `nack()` answer it. */
-interface ConfirmablePublish {
+/** A publish the app sent; on a channel in confirm mode it has a delivery tag, and `ack()` / `nack()` answer it. */
+interface ReceivedPublish {
   role: Role;
   channel: number;
+  /** Its channel is in confirm mode (the broker owes it an ack or a nack). */
+  confirmMode: boolean;
   tag: number;
   args: MethodArgs['basic.publish'];
   /** Its content header's properties (they follow the method frame). */
@@ -52,7 +54,8 @@ interface ConfirmablePublish {
   nack(): void;
 }
 
-type PublishPolicy = (p: ConfirmablePublish) => 'ack' | 'nack' | 'hold';
+/** What the broker does with a publish in confirm mode. */
+type PublishPolicy = (p: ReceivedPublish) => 'ack' | 'nack' | 'hold';
 
 /** A consumer the app started, with the tag the fake broker gave it. */
 interface FakeConsumer {
@@ -62,6 +65,14 @@ interface FakeConsumer {
   queue: string;
   tag: string;
 }
+
+/** Apps, clients and modules to close after each test: before the fake servers go (hooks run in this order). */
+const apps: Array<{ close(): Promise<unknown> }> = [];
+
+afterEach(async () => {
+  jest.restoreAllMocks();
+  for (const app of apps.splice(0).reverse()) await app.close().catch(() => undefined);
+});
 
 const fakeServer = fakeServersPerTest();
 
@@ -73,7 +84,7 @@ const fakeServer = fakeServersPerTest();
 class FakeBroker {
   readonly sent: Sent[] = [];
   readonly consumers: FakeConsumer[] = [];
-  readonly held: ConfirmablePublish[] = [];
+  readonly publishes: ReceivedPublish[] = [];
   policy: PublishPolicy = () => 'ack';
   /** Sent in the same write as each connection's open-ok (e.g. a connection.blocked of a broker already in alarm). */
   withOpenOk: (peer: FakePeer) => Buffer[] = () => [];
@@ -123,10 +134,10 @@ class FakeBroker {
     }
   }
 
-  /** Resolves with the first confirmable publish to `routingKey` it has, or gets. */
-  async publishTo(routingKey: string): Promise<ConfirmablePublish> {
+  /** Resolves with the first publish to `routingKey` it has, or gets. */
+  async publishTo(routingKey: string): Promise<ReceivedPublish> {
     for (;;) {
-      const found = this.held.find((p) => p.args.routingKey === routingKey);
+      const found = this.publishes.find((p) => p.args.routingKey === routingKey);
       if (found) return found;
       await new Promise<void>((resolve) => this.publishWaiters.push(resolve));
     }
@@ -152,6 +163,10 @@ class FakeBroker {
       const args = method.args as Record<string, unknown>;
       this.sent.push({ role, peer, channel, name: method.name, args });
       if (method.name === 'confirm.select') confirmTags.set(channel, 0);
+      if (method.name === 'queue.delete') {
+        peer.send(channel, 'queue.delete-ok', { messageCount: 0 });
+        return true;
+      }
       if (method.name === 'basic.consume') {
         const tag = `ctag-${this.consumers.length + 1}`;
         this.consumers.push({ role, peer, channel, queue: String(args.queue), tag });
@@ -159,22 +174,29 @@ class FakeBroker {
         for (const w of this.consumerWaiters.splice(0)) w();
         return true;
       }
-      if (method.name === 'basic.publish' && confirmTags.has(channel)) {
-        const tag = (confirmTags.get(channel) ?? 0) + 1;
-        confirmTags.set(channel, tag);
-        const publish: ConfirmablePublish = {
+      if (method.name === 'basic.publish') {
+        const confirmMode = confirmTags.has(channel);
+        const tag = confirmMode ? (confirmTags.get(channel) ?? 0) + 1 : 0;
+        if (confirmMode) confirmTags.set(channel, tag);
+        const publish: ReceivedPublish = {
           role,
           channel,
+          confirmMode,
           tag,
           args: method.args as MethodArgs['basic.publish'],
           properties: contentHeaderAt(peer, peer.contentFrames.length),
           ack: () => peer.send(channel, 'basic.ack', { deliveryTag: tag, multiple: false }),
           nack: () => peer.send(channel, 'basic.nack', { deliveryTag: tag, multiple: false, requeue: false }),
         };
-        const decision = this.policy(publish);
-        if (decision === 'ack') publish.ack();
-        else if (decision === 'nack') publish.nack();
-        else this.held.push(publish);
+        this.publishes.push(publish);
+        // Answered once its content header is in, as a broker answers only a whole message.
+        if (confirmMode) {
+          void publish.properties.then(() => {
+            const decision = this.policy(publish);
+            if (decision === 'ack') publish.ack();
+            else if (decision === 'nack') publish.nack();
+          });
+        }
         for (const w of this.publishWaiters.splice(0)) w();
         return true;
       }
@@ -193,16 +215,13 @@ function contentHeaderAt(peer: FakePeer, index: number): Promise<DecodedProperti
       resolve(decodeContentHeader(frame.payload, 1 << 30).properties);
       return true;
     };
-    if (!check()) peer.socket.on('data', check);
+    // Called while the peer parses the chunk that holds the method frame: the rest of that chunk (usually the
+    // header) is parsed after this returns, and a listener added now hears only later chunks.
+    setImmediate(() => {
+      if (!check()) peer.socket.on('data', check);
+    });
   });
 }
-
-const apps: Array<{ close(): Promise<unknown> }> = [];
-
-afterEach(async () => {
-  jest.restoreAllMocks();
-  for (const app of apps.splice(0).reverse()) await app.close().catch(() => undefined);
-});
 
 /** Options every app here uses: no heartbeats (the fake sends none), quick reconnects, no logs. */
 const quiet = { heartbeat: 0, logger: silentLogger, reconnect: { initialDelayMs: 10, maxDelayMs: 20 } } as const;
@@ -400,5 +419,53 @@ describe('README: AmqpHealthIndicator (isHealthy / status / check) follows the c
     broker.peer('publisher').destroy();
     await recovered;
     expect(health.status().amqp).toMatchObject({ status: 'up', blocked: false });
+  });
+});
+
+describe("README: requests with replyTo: 'queue' are always confirmed; direct reply-to requests are not by default", () => {
+  /** Far longer than any call here may take: a call that waited for it did not fail "at once". */
+  const CALL_TIMEOUT_MS = 10_000;
+
+  function client(url: string, options: AmqpClientOptions): AmqpClient {
+    const c = new AmqpClient({ ...quiet, url, timeout: CALL_TIMEOUT_MS, ...options });
+    apps.push(c);
+    return c;
+  }
+
+  it.each<[string, AmqpClientOptions]>([
+    ["replyTo: 'queue' (confirmRequests left false)", { replyTo: 'queue', confirmRequests: false }],
+    ["replyTo: 'direct' with confirmRequests: true", { replyTo: 'direct', confirmRequests: true }],
+  ])('%s: a broker nack of the request fails the call at once with NackError', async (_, options) => {
+    const broker = await FakeBroker.start();
+    broker.policy = (p) => (p.args.routingKey === 'orders.get' ? 'nack' : 'ack');
+    const c = client(broker.url(), options);
+    const started = Date.now();
+    const err = await rejection(firstValueFrom(c.send('orders.get', { id: 1 })));
+    expect(err).toBeInstanceOf(NackError);
+    expect(Date.now() - started).toBeLessThan(CALL_TIMEOUT_MS / 5);
+    const request = await broker.publishTo('orders.get');
+    expect(request.confirmMode).toBe(true);
+    expect(c.pendingCalls).toBe(0);
+  });
+
+  it("replyTo: 'direct' with confirmRequests false: the request goes out on a channel without confirms; the reply alone ends the call", async () => {
+    const broker = await FakeBroker.start();
+    const c = client(broker.url(), { replyTo: 'direct', confirmRequests: false });
+    const call = firstValueFrom(c.send('orders.get', { id: 1 }));
+
+    const request = await broker.publishTo('orders.get');
+    const replyConsumer = await broker.consumer('amq.rabbitmq.reply-to');
+    expect(request.role).toBe('publisher');
+    expect(request.channel).toBe(replyConsumer.channel); // direct reply-to: requests and replies share the channel
+    expect(request.confirmMode).toBe(false);
+    const selects = broker.sent.filter(
+      (s) => s.role === 'publisher' && s.channel === request.channel && s.name === 'confirm.select',
+    );
+    expect(selects).toHaveLength(0);
+
+    const { correlationId, replyTo } = await request.properties;
+    expect(replyTo).toBe('amq.rabbitmq.reply-to');
+    broker.deliver(replyConsumer, 1, 'amq.gen-reply', { id: 1, total: 42 }, { correlationId });
+    await expect(call).resolves.toEqual({ id: 1, total: 42 });
   });
 });
