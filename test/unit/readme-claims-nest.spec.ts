@@ -1,5 +1,5 @@
 import { Controller, type INestMicroservice } from '@nestjs/common';
-import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { firstValueFrom } from 'rxjs';
 import { AmqpSession, NackError } from '../../lib/amqp';
@@ -15,7 +15,6 @@ import {
   AmqpModule,
   AmqpServer,
   type AmqpClientOptions,
-  type AmqpContext,
   type AmqpServerOptions,
 } from '../../lib/nest';
 import { fakeServersPerTest, type FakeAmqpServer, type FakePeer } from '../support/fake-amqp-server';
@@ -48,8 +47,8 @@ interface ReceivedPublish {
   confirmMode: boolean;
   tag: number;
   args: MethodArgs['basic.publish'];
-  /** Its content header's properties (they follow the method frame). */
-  properties: Promise<DecodedProperties>;
+  /** Its properties and body (the content frames that follow the method frame). */
+  content: Promise<{ properties: DecodedProperties; body: Buffer }>;
   ack(): void;
   nack(): void;
 }
@@ -90,6 +89,7 @@ class FakeBroker {
   withOpenOk: (peer: FakePeer) => Buffer[] = () => [];
   private gate: Promise<void> | null = null;
   private consumerWaiters: Array<() => void> = [];
+  private sentWaiters: Array<() => void> = [];
   private publishWaiters: Array<() => void> = [];
   server!: FakeAmqpServer;
 
@@ -123,6 +123,15 @@ class FakeBroker {
   /** Names of the methods sent so far (on every connection, in order of arrival). */
   names(): MethodName[] {
     return this.sent.map((s) => s.name);
+  }
+
+  /** Resolves with the first method sent (so far or later) that `match` accepts. */
+  async until(match: (s: Sent) => boolean): Promise<Sent> {
+    for (;;) {
+      const found = this.sent.find(match);
+      if (found) return found;
+      await new Promise<void>((resolve) => this.sentWaiters.push(resolve));
+    }
   }
 
   /** Resolves with the consumer of `queue` once there are `n` of them (counting re-attached ones). */
@@ -162,6 +171,7 @@ class FakeBroker {
     peer.autoReply([], ({ channel, method }) => {
       const args = method.args as Record<string, unknown>;
       this.sent.push({ role, peer, channel, name: method.name, args });
+      for (const w of this.sentWaiters.splice(0)) w();
       if (method.name === 'confirm.select') confirmTags.set(channel, 0);
       if (method.name === 'queue.delete') {
         peer.send(channel, 'queue.delete-ok', { messageCount: 0 });
@@ -184,14 +194,14 @@ class FakeBroker {
           confirmMode,
           tag,
           args: method.args as MethodArgs['basic.publish'],
-          properties: contentHeaderAt(peer, peer.contentFrames.length),
+          content: contentAt(peer, peer.contentFrames.length),
           ack: () => peer.send(channel, 'basic.ack', { deliveryTag: tag, multiple: false }),
           nack: () => peer.send(channel, 'basic.nack', { deliveryTag: tag, multiple: false, requeue: false }),
         };
         this.publishes.push(publish);
-        // Answered once its content header is in, as a broker answers only a whole message.
+        // Answered once its content is in, as a broker answers only a whole message.
         if (confirmMode) {
-          void publish.properties.then(() => {
+          void publish.content.then(() => {
             const decision = this.policy(publish);
             if (decision === 'ack') publish.ack();
             else if (decision === 'nack') publish.nack();
@@ -205,18 +215,21 @@ class FakeBroker {
   }
 }
 
-/** The properties of the content header at `index` of the peer's content frames, once it has arrived. */
-function contentHeaderAt(peer: FakePeer, index: number): Promise<DecodedProperties> {
+/** The properties and body of the message whose content header is at `index` of the peer's content frames. */
+function contentAt(peer: FakePeer, index: number): Promise<{ properties: DecodedProperties; body: Buffer }> {
   return new Promise((resolve) => {
     const check = (): boolean => {
-      const frame = peer.contentFrames[index];
-      if (!frame) return false;
+      const header = peer.contentFrames[index];
+      if (!header) return false;
+      const { properties, bodySize } = decodeContentHeader(header.payload, 1 << 30);
+      const body = bodySize === 0 ? Buffer.alloc(0) : peer.contentFrames[index + 1]?.payload;
+      if (!body) return false;
       peer.socket.off('data', check);
-      resolve(decodeContentHeader(frame.payload, 1 << 30).properties);
+      resolve({ properties, body });
       return true;
     };
     // Called while the peer parses the chunk that holds the method frame: the rest of that chunk (usually the
-    // header) is parsed after this returns, and a listener added now hears only later chunks.
+    // content) is parsed after this returns, and a listener added now hears only later chunks.
     setImmediate(() => {
       if (!check()) peer.socket.on('data', check);
     });
@@ -463,9 +476,106 @@ describe("README: requests with replyTo: 'queue' are always confirmed; direct re
     );
     expect(selects).toHaveLength(0);
 
-    const { correlationId, replyTo } = await request.properties;
+    const { correlationId, replyTo } = (await request.content).properties;
     expect(replyTo).toBe('amq.rabbitmq.reply-to');
     broker.deliver(replyConsumer, 1, 'amq.gen-reply', { id: 1, total: 42 }, { correlationId });
     await expect(call).resolves.toEqual({ id: 1, total: 42 });
+  });
+});
+
+describe('README: RPC replies fall back to the confirmed session publish, and the request is acked only after that confirm', () => {
+  const REPLY_QUEUE = 'caller.replies';
+  const started = { resolve: (): void => undefined };
+  let release = deferred();
+
+  @Controller()
+  class OrdersRpc {
+    @MessagePattern('orders.get', { queue: { name: 'orders.rpc', durable: false } })
+    async get(@Payload() q: { id: number }) {
+      started.resolve();
+      await release.promise;
+      return { id: q.id, total: 42 };
+    }
+  }
+
+  /** A server whose replies to REPLY_QUEUE the broker receives but does not confirm until the test says so. */
+  async function serverWithHeldReplies(): Promise<FakeBroker> {
+    const broker = await FakeBroker.start();
+    broker.policy = (p) => (p.args.routingKey === REPLY_QUEUE ? 'hold' : 'ack');
+    await standalone([OrdersRpc], { url: broker.url() });
+    return broker;
+  }
+
+  function request(broker: FakeBroker, c: FakeConsumer): Promise<void> {
+    const handlerStarted = new Promise<void>((resolve) => (started.resolve = resolve));
+    broker.deliver(c, 1, 'orders.get', { id: 7 }, { replyTo: REPLY_QUEUE, correlationId: 'call-7' });
+    return handlerStarted;
+  }
+
+  /** Spies on the acks of delivered messages; `acked` resolves at the first one. */
+  function spyOnAcks(): { spy: jest.SpyInstance; acked: Promise<void> } {
+    const first = deferred();
+    const original = DeliveredMessage.prototype.ack;
+    const spy = jest.spyOn(DeliveredMessage.prototype, 'ack').mockImplementation(function (this: DeliveredMessage) {
+      first.resolve();
+      original.call(this);
+    });
+    return { spy, acked: first.promise };
+  }
+
+  async function expectReplyOnPublisherConnection(broker: FakeBroker): Promise<ReceivedPublish> {
+    const reply = await broker.publishTo(REPLY_QUEUE);
+    expect(reply.role).toBe('publisher');
+    expect(reply.confirmMode).toBe(true);
+    const { properties, body } = await reply.content;
+    expect(properties.correlationId).toBe('call-7');
+    expect(JSON.parse(body.toString())).toEqual({ id: 7, total: 42 });
+    return reply;
+  }
+
+  beforeEach(() => {
+    release = deferred();
+  });
+
+  it('the delivering channel closed while the handler ran: the reply goes out confirmed on the publisher connection; ack() only after the confirm', async () => {
+    const broker = await serverWithHeldReplies();
+    const consumer = await broker.consumer('orders.rpc');
+    await request(broker, consumer);
+    const { spy: ack, acked } = spyOnAcks();
+
+    // The broker closes the channel that delivered the request (the request goes back to the queue).
+    consumer.peer.send(consumer.channel, 'channel.close', {
+      replyCode: 406,
+      replyText: 'PRECONDITION_FAILED - closed by the test',
+      classId: 0,
+      methodId: 0,
+    });
+    await broker.consumer('orders.rpc', 2); // re-attached on a new channel
+    release.resolve();
+
+    const reply = await expectReplyOnPublisherConnection(broker);
+    expect(broker.publishes.filter((p) => p.args.routingKey === REPLY_QUEUE)).toHaveLength(1);
+    expect(ack).not.toHaveBeenCalled(); // the reply is not confirmed yet
+    reply.ack();
+    await acked;
+    // That ack is dropped (its channel is gone): nothing reaches the broker for it, and the broker redelivers.
+    expect(broker.sent.filter((s) => s.role === 'consumer' && s.name === 'basic.ack')).toHaveLength(0);
+  });
+
+  it('the consumer connection blocked (resource alarm): the reply goes out confirmed on the publisher connection; the ack reaches the broker only after the confirm', async () => {
+    const broker = await serverWithHeldReplies();
+    const consumer = await broker.consumer('orders.rpc');
+    consumer.peer.write(consumer.peer.frame(0, 'connection.blocked', { reason: 'low on memory' }));
+    await request(broker, consumer);
+    release.resolve();
+
+    const reply = await expectReplyOnPublisherConnection(broker);
+    // Nothing was published on the blocked connection, and the request is not acked before its reply's confirm.
+    expect(broker.publishes.filter((p) => p.role === 'consumer')).toHaveLength(0);
+    expect(broker.sent.filter((s) => s.role === 'consumer' && s.name === 'basic.ack')).toHaveLength(0);
+    reply.ack();
+    const ack = await broker.until((s) => s.role === 'consumer' && s.name === 'basic.ack');
+    expect(ack.channel).toBe(consumer.channel);
+    expect(ack.args).toMatchObject({ deliveryTag: 1 });
   });
 });
