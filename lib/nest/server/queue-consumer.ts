@@ -175,6 +175,9 @@ export class QueueConsumer {
 
   private whenIdle(timeoutMs: number): Promise<boolean> {
     if (this.isIdle()) return Promise.resolve(true);
+    // Out of time (the session's draining cancel used it up): do not wait at all. To the waiter list a timeout of 0
+    // means no bound, which would hold close() for as long as a handler runs.
+    if (timeoutMs <= 0) return Promise.resolve(false);
     return this.idleWaiters.wait(timeoutMs, 'drain').then(
       () => true,
       () => false,
