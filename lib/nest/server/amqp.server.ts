@@ -12,6 +12,7 @@ import { RetryPublisher } from '../retry/retry-publisher';
 import { routingKeyFromPattern } from '../routing/pattern-matcher';
 import { DefaultDeserializer, DefaultSerializer } from '../serialization/default.serializer';
 import { TopologyPlan } from '../topology/topology-plan';
+import { watchHandlerFailures } from './handler-failure';
 import { planHandlers, type HandlerRegistration } from './handler-routes';
 import { QueueConsumer, type ConsumerHost } from './queue-consumer';
 
@@ -53,6 +54,8 @@ export class AmqpServer
     this.amqpLogger = options.logger ?? logger;
     this.session = options.session ?? null;
     this.ownsSession = !options.session;
+    // Event failures are recorded with the error the handler threw, not the one Nest's filters reply with.
+    watchHandlerFailures();
   }
 
   /** The session (once listening, or from the start when shared). */

@@ -9,6 +9,7 @@ import type { RetryPublisher } from '../retry/retry-publisher';
 import { CONTENT_TYPE_JSON } from '../serialization/default.serializer';
 import type { SerializedBody } from '../serialization/amqp-serializer.interface';
 import type { QueuePlan, Route } from './handler-routes';
+import { describeFailure, failureText, type HandlerFailure } from './handler-failure';
 import { toErrorEnvelope, type RpcErrorEnvelope } from './rpc-error';
 
 /** What a queue consumer needs from its server. */
@@ -254,7 +255,8 @@ export class QueueConsumer {
       if (route.ack === 'auto') settlement.ack();
       return;
     }
-    await this.onFailure(msg, route, pattern, ctx, settlement, toErrorEnvelope(failure.error));
+    // Not Nest's reply to a caller (a plain Error is an 'Internal server error' there): what the handler threw.
+    await this.onFailure(msg, route, pattern, ctx, settlement, describeFailure(failure.error, ctx));
   }
 
   /** A failed event (or a request without reply_to): retry policy, or nack without requeue. */
@@ -264,17 +266,18 @@ export class QueueConsumer {
     pattern: string,
     ctx: AmqpContext,
     settlement: Settlement,
-    error: RpcErrorEnvelope,
+    error: HandlerFailure,
   ): Promise<void> {
     const where = this.describe(msg);
+    const why = failureText(error);
     const noAck = this.plan.noAck;
     if (settlement.settled && !noAck) {
-      this.host.logger.error(`handler for '${pattern}' failed after settling its message (${where}): ${error.message}`);
+      this.host.logger.error(`handler for '${pattern}' failed after settling its message (${where}): ${why}`);
       return;
     }
     if (!route.retry) {
       const outcome = noAck ? 'dropped (no-ack consumer)' : 'nacked without requeue';
-      this.host.logger.error(`handler for '${pattern}' failed; message ${outcome} (${where}): ${error.message}`);
+      this.host.logger.error(`handler for '${pattern}' failed; message ${outcome} (${where}): ${why}`);
       settlement.nack(false);
       return;
     }
@@ -283,11 +286,11 @@ export class QueueConsumer {
       const outcome = await this.host.retries.forward(msg, this.queue, pattern, attempt, route.retry, error);
       if (outcome.kind === 'retried') {
         this.host.logger.warn(
-          `handler for '${pattern}' failed (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; retry in ${outcome.delayMs} ms`,
+          `handler for '${pattern}' failed (attempt ${attempt}/${route.retry.attempts}, ${where}): ${why}; retry in ${outcome.delayMs} ms`,
         );
       } else {
         this.host.logger.error(
-          `handler for '${pattern}' failed for the last time (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; parked in '${outcome.queue}'`,
+          `handler for '${pattern}' failed for the last time (attempt ${attempt}/${route.retry.attempts}, ${where}): ${why}; parked in '${outcome.queue}'`,
         );
       }
       settlement.ack();
