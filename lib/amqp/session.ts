@@ -207,6 +207,14 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
   }
 
   /**
+   * True while the broker blocks one of the session's open connections (`connection.blocked`: a resource alarm), as
+   * the connections say now: set at once on a block that came with `open-ok`, and gone with a connection that died.
+   */
+  get isBlocked(): boolean {
+    return (this.publisher.current?.isBlocked ?? false) || (this.consumerConn.current?.isBlocked ?? false);
+  }
+
+  /**
    * Connect both roles; resolves once the session is ready. Without `failFast` the session keeps trying
    * in the background (refused logins, vhost and configuration errors still reject at once); with it, the
    * first `connectionAttempts` failed rounds, or the first failed setup step, reject with the real cause.

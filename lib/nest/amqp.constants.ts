@@ -20,7 +20,11 @@ export const WarrenHeaders = {
   STREAM: 'x-warren-stream',
   /** 1-based delivery attempt of an event under a retry policy. */
   ATTEMPT: 'x-warren-attempt',
-  /** Parking lot / retry copies: the last failure. */
+  /**
+   * Retry and parking-lot copies: the last failure — the thrown error's class (`TypeError`; absent when what was
+   * thrown is not an Error) and message, the status of Nest's report, and the error's code when it has one.
+   */
+  ERROR_NAME: 'x-warren-error-name',
   ERROR_MESSAGE: 'x-warren-error-message',
   /** Parking lot / retry copies: the `status` of the last failure (`error`, or an `RpcException`'s). */
   ERROR_STATUS: 'x-warren-error-status',

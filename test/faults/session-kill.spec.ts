@@ -1,7 +1,7 @@
 import { AmqpSession, ConnectionError, ConnectionLostError, HeartbeatTimeoutError, type SessionRole } from '../../lib';
-import { brokerAddress, deleteQueue, killConnection, uniqueName, waitFor } from '../support/broker';
+import { brokerAddress, deleteQueue, killConnection, queueCounts, uniqueName, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { EventLog, publishAll, queueCounts, recordingLogger, Tally } from '../support/session-workload';
+import { EventLog, publishAll, recordingLogger, Tally } from '../support/session-workload';
 
 // Fault tests: they force-close this file's own connections (by client-provided name) and cut proxied sockets.
 // Run serially: npx jest --selectProjects faults --runInBand test/faults/session-kill.spec.ts

@@ -1,7 +1,7 @@
 import { AmqpSession, ConnectionError, ConnectionLostError, type SessionRole } from '../../lib';
-import { brokerAddress, deleteQueue, startApp, stopApp, uniqueName, waitFor } from '../support/broker';
+import { brokerAddress, deleteQueue, queueCounts, startApp, stopApp, uniqueName, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { EventLog, publishAll, queueCounts, recordingLogger, Tally } from '../support/session-workload';
+import { EventLog, publishAll, recordingLogger, Tally } from '../support/session-workload';
 
 // Stops the broker application (rabbitmqctl stop_app) for a few seconds: every other client of the broker is cut
 // off meanwhile, so this is the only test that does it, the window is kept short, and start_app always runs.

@@ -22,8 +22,8 @@ import {
   brokerAddress,
   killConnection,
   listConnections,
+  queueCounts,
   queueExists,
-  rabbitmqctl,
   uniqueName,
   waitFor,
 } from '../support/broker';
@@ -71,20 +71,6 @@ function reconnectingTimes(session: AmqpSession, n: number): Promise<void> {
     };
     session.on('reconnecting', on);
   });
-}
-
-async function queueCounts(queue: string): Promise<{ ready: number; unacked: number } | undefined> {
-  const out = await rabbitmqctl([
-    'list_queues',
-    'name',
-    'messages_ready',
-    'messages_unacknowledged',
-    '--formatter',
-    'json',
-  ]);
-  const rows = JSON.parse(out.trim() || '[]') as Array<Record<string, unknown>>;
-  const row = rows.find((r) => r.name === queue);
-  return row ? { ready: Number(row.messages_ready), unacked: Number(row.messages_unacknowledged) } : undefined;
 }
 
 /** A session name unique to this run; its connections are `<name>:publisher` / `<name>:consumer`. */

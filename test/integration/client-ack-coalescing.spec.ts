@@ -1,5 +1,5 @@
 import { AmqpConnection, type Channel, type Message } from '../../lib';
-import { amqpUrl, uniqueName } from '../support/broker';
+import { amqpUrl, queueCounts, settledQueueCounts, uniqueName, waitFor } from '../support/broker';
 
 jest.setTimeout(30_000);
 
@@ -58,11 +58,25 @@ describe('coalesced consumer acks against the broker', () => {
     await Promise.all(Array.from({ length: n }, (_, i) => pub.publish('', queue, Buffer.from(String(i)))));
   }
 
+  /**
+   * Ready messages once the broker holds none unacknowledged: what a closed channel left unacked goes back to the
+   * queue asynchronously (a passive declare right after the close can be answered ahead of that requeue).
+   */
   async function counts(queue: string): Promise<number> {
-    const ch = await conn.channel();
-    const { messageCount } = await ch.queueDeclare(queue, { passive: true });
-    await ch.close();
-    return messageCount;
+    return (await settledQueueCounts(queue)).ready;
+  }
+
+  /** Ready messages in a dead-letter queue once at least `n` arrived (dead-lettering trails the nack). */
+  async function deadLettered(queue: string, n: number): Promise<number> {
+    const c = await waitFor(
+      async () => {
+        const now = await queueCounts(queue);
+        return now && now.ready >= n ? now : undefined;
+      },
+      10_000,
+      `${n} dead-lettered message(s) in ${queue}`,
+    );
+    return c.ready;
   }
 
   it('sends far fewer ack frames than messages, and every message is acked', async () => {
@@ -126,7 +140,7 @@ describe('coalesced consumer acks against the broker', () => {
     await ch.close();
     await consumerConn.close();
 
-    expect(await counts(dead)).toBe(expectNacked);
+    expect(await deadLettered(dead, expectNacked)).toBe(expectNacked);
     expect(await counts(queue)).toBe(expectKept);
   });
 

@@ -10,7 +10,7 @@ import {
   type Channel,
   type Message,
 } from '../../lib';
-import { amqpUrl, brokerAddress, uniqueName } from '../support/broker';
+import { amqpUrl, brokerAddress, settledQueueCounts, uniqueName } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import { collector as collect } from '../support/collector';
 
@@ -256,6 +256,8 @@ describe('Channel operations against the broker', () => {
         expect((unused as ChannelError).replyCode).toBe(406);
       });
       expect(await exists('queue', q)).toBe(true);
+      // The two deliveries c2 held go back to the queue as its channel closes: delete once the broker has them ready.
+      expect(await settledQueueCounts(q)).toMatchObject({ ready: 2 });
       await withChannel(async (c3) => {
         expect(await c3.queueDelete(q)).toEqual({ messageCount: 2 });
       });

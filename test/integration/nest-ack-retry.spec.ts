@@ -9,6 +9,7 @@ import {
   type AmqpContext,
   AmqpEventPattern,
 } from '../../lib/nest';
+import { settledQueueCounts } from '../support/broker';
 import { BrokerProbe, closeAll, deferred, Recorder, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
@@ -80,10 +81,11 @@ describe('acknowledgements', () => {
     expect(dead.properties.headers?.[WarrenHeaders.PATTERN]).toBe('job.reject');
     await app.close();
     apps.length = 0;
-    // The unsettled message was requeued when the consumer's channel closed; the acked one is gone.
+    // The unsettled message was requeued when the consumer's channel closed (after its close-ok: wait for the
+    // broker to hold nothing unacknowledged); the acked one is gone.
+    expect(await settledQueueCounts(queue)).toMatchObject({ ready: 1 });
     const left = await probe.get(queue);
     expect(left && left.properties.headers?.[WarrenHeaders.PATTERN]).toBe('job.forget');
-    expect(await probe.messageCount(queue)).toBe(0);
     expect(seen.items.sort()).toEqual(['ack', 'forget:false', 'reject']);
   });
 

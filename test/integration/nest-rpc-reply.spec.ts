@@ -9,7 +9,7 @@ import {
   type SessionMessage,
 } from '../../lib/amqp';
 import { AmqpController, WarrenHeaders, type AmqpServer } from '../../lib/nest';
-import { amqpUrl, rabbitmqctl, uniqueName, waitFor } from '../support/broker';
+import { amqpUrl, queueCounts, uniqueName, waitFor } from '../support/broker';
 import { BrokerProbe, closeAll, deferred, startMicroservice } from '../support/nest-support';
 
 jest.setTimeout(30_000);
@@ -63,26 +63,6 @@ function connectionOf(session: AmqpSession, channel: Channel): 'publisher' | 'co
 function stubBlocked(conn: AmqpConnection): () => void {
   Object.defineProperty(conn, 'isBlocked', { configurable: true, get: () => true });
   return () => void Reflect.deleteProperty(conn, 'isBlocked');
-}
-
-/** Ready and unacknowledged counts of a queue, as the broker reports them. */
-async function queueCounts(name: string): Promise<{ ready: number; unacked: number } | undefined> {
-  const out = await rabbitmqctl([
-    'list_queues',
-    '-q',
-    'name',
-    'messages_ready',
-    'messages_unacknowledged',
-    '--formatter',
-    'json',
-  ]);
-  const rows = JSON.parse(out.trim() || '[]') as Array<{
-    name: string;
-    messages_ready: number;
-    messages_unacknowledged: number;
-  }>;
-  const row = rows.find((r) => r.name === name);
-  return row && { ready: row.messages_ready, unacked: row.messages_unacknowledged };
 }
 
 /** The queue ends up empty with nothing unacked: the request was acked (the ack leaves after the reply). */

@@ -187,6 +187,53 @@ export async function waitFor<T>(
   }
 }
 
+/** A queue's counters as the broker keeps them: ready messages, delivered but unacknowledged ones, consumers. */
+export interface QueueCounts {
+  ready: number;
+  unacked: number;
+  consumers: number;
+}
+
+/** A queue's counters now (rabbitmqctl list_queues), or undefined if there is no such queue. */
+export async function queueCounts(queue: string, vhost = '/'): Promise<QueueCounts | undefined> {
+  const rows = await rabbitmqctlJson([
+    'list_queues',
+    '-p',
+    vhost,
+    'name',
+    'messages_ready',
+    'messages_unacknowledged',
+    'consumers',
+  ]);
+  const row = rows.find((r) => r.name === queue);
+  return row
+    ? {
+        ready: Number(row.messages_ready),
+        unacked: Number(row.messages_unacknowledged),
+        consumers: Number(row.consumers),
+      }
+    : undefined;
+}
+
+/**
+ * A queue's counters once nothing is in flight any more: no consumer and nothing unacknowledged. Check a ready count
+ * after a consumer went away with this, not with a passive declare right after the close: a channel that had
+ * cancelled its consumer (a graceful shutdown) or holds basic.get deliveries gives its unacked messages back
+ * after its close-ok, and RabbitMQ answers queue stats ahead of that requeue in the queue's mailbox. Polls the broker
+ * (no event tells when a requeue is done), failing after timeoutMs.
+ */
+export async function settledQueueCounts(queue: string, timeoutMs = 10_000, vhost = '/'): Promise<QueueCounts> {
+  return waitFor(
+    async () => {
+      const c = await queueCounts(queue, vhost);
+      return c && c.unacked === 0 && c.consumers === 0 ? c : undefined;
+    },
+    timeoutMs,
+    `queue ${queue} to have no consumer and nothing unacknowledged`,
+    200,
+  );
+}
+
 /** Queue names in a vhost. */
 export async function listQueues(vhost = '/'): Promise<string[]> {
   const rows = await rabbitmqctlJson(['list_queues', '-p', vhost, 'name']);

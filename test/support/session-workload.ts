@@ -1,5 +1,4 @@
 import type { AmqpError, AmqpSession, SessionMessage, SessionRole } from '../../lib';
-import { rabbitmqctl } from './broker';
 
 // The confirmed-publish workload shared by the session fault tests (connection kills, broker restart):
 // a publisher with a bounded in-flight window, a tally of what the consumer saw, and an event log to
@@ -18,20 +17,6 @@ export function recordingLogger(): {
     warn: (m) => lines.push(`warn: ${m}`),
     error: (m) => lines.push(`error: ${m}`),
   };
-}
-
-export async function queueCounts(queue: string): Promise<{ ready: number; unacked: number } | undefined> {
-  const out = await rabbitmqctl([
-    'list_queues',
-    'name',
-    'messages_ready',
-    'messages_unacknowledged',
-    '--formatter',
-    'json',
-  ]);
-  const rows = JSON.parse(out.trim() || '[]') as Array<Record<string, unknown>>;
-  const row = rows.find((r) => r.name === queue);
-  return row ? { ready: Number(row.messages_ready), unacked: Number(row.messages_unacknowledged) } : undefined;
 }
 
 /** Timestamps of every session event, per role, to wait on and to measure recovery with. */

@@ -39,22 +39,24 @@ export class AmqpHealthCheckError extends Error {
  * `isHealthy()` for plain use; `check(key)` for @nestjs/terminus (optional; not imported).
  */
 export class AmqpHealthIndicator {
-  private blocked = false;
-
-  constructor(private readonly session: AmqpSession) {
-    session.on('blocked', () => (this.blocked = true));
-    session.on('unblocked', () => (this.blocked = false));
-  }
+  constructor(private readonly session: AmqpSession) {}
 
   /** Connected and recovered. A blocked connection (broker resource alarm) still counts as healthy. */
   isHealthy(): boolean {
     return this.session.isReady;
   }
 
-  /** The result without throwing. */
+  /**
+   * The result without throwing. `blocked` is read from the session's connections now (not from events): a block that
+   * came before this indicator existed counts, one on a connection since lost does not.
+   */
   status(key = 'amqp'): AmqpHealthIndicatorResult {
     return {
-      [key]: { status: this.isHealthy() ? 'up' : 'down', connection: this.session.name, blocked: this.blocked },
+      [key]: {
+        status: this.isHealthy() ? 'up' : 'down',
+        connection: this.session.name,
+        blocked: this.session.isBlocked,
+      },
     };
   }
 
@@ -76,7 +78,7 @@ export class AmqpHealthIndicator {
     /** The session's own summary (endpoints without passwords). */
     session: ReturnType<AmqpSession['toJSON']>;
   } {
-    return { healthy: this.isHealthy(), blocked: this.blocked, session: this.session.toJSON() };
+    return { healthy: this.isHealthy(), blocked: this.session.isBlocked, session: this.session.toJSON() };
   }
 
   /** What `util.inspect` shows: the same as `toJSON`. */

@@ -1,6 +1,6 @@
 import type { AmqpSession, FieldTable, Logger, PublishOptions, SessionMessage } from '../../amqp';
 import { WarrenHeaders } from '../amqp.constants';
-import type { RpcErrorEnvelope } from '../server/rpc-error';
+import type { HandlerFailure } from '../server/handler-failure';
 import { retryQueueName, type ResolvedRetryPolicy } from './retry-policy';
 
 export type RetryOutcome = { kind: 'retried'; attempt: number; delayMs: number } | { kind: 'parked'; queue: string };
@@ -21,7 +21,7 @@ export class RetryPublisher {
     pattern: string,
     attempt: number,
     policy: ResolvedRetryPolicy,
-    error: RpcErrorEnvelope,
+    error: HandlerFailure,
   ): Promise<RetryOutcome> {
     const original = msg.properties.headers ?? {};
     const headers: FieldTable = {
@@ -34,6 +34,9 @@ export class RetryPublisher {
       [WarrenHeaders.ERROR_MESSAGE]: truncate(error.message),
       [WarrenHeaders.ERROR_STATUS]: String(error.status),
     };
+    // Headers of an earlier failure that this one does not have would be misleading.
+    if (error.name !== undefined) headers[WarrenHeaders.ERROR_NAME] = error.name;
+    else delete headers[WarrenHeaders.ERROR_NAME];
     if (error.code !== undefined) headers[WarrenHeaders.ERROR_CODE] = String(error.code);
     else delete headers[WarrenHeaders.ERROR_CODE];
 

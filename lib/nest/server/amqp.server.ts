@@ -14,6 +14,7 @@ import { RetryPublisher } from '../retry/retry-publisher';
 import { routingKeyFromPattern } from '../routing/pattern-matcher';
 import { DefaultDeserializer, DefaultSerializer } from '../serialization/default.serializer';
 import { TopologyPlan } from '../topology/topology-plan';
+import { watchHandlerFailures } from './handler-failure';
 import { planHandlers, type HandlerRegistration, type QueuePlan } from './handler-routes';
 import { QueueConsumer, type ConsumerHost } from './queue-consumer';
 import { SessionListeners } from '../session-listeners';
@@ -61,6 +62,8 @@ export class AmqpServer
     this.session = options.session ?? null;
     this.ownsSession = !options.session;
     if (this.session) this.listeners.attach(this.session);
+    // Event failures are recorded with the error the handler threw, not the one Nest's filters reply with.
+    watchHandlerFailures();
   }
 
   /** The session (once listening, or from the start when shared). */

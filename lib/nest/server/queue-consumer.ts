@@ -14,6 +14,7 @@ import type { SerializedBody } from '../serialization/amqp-serializer.interface'
 import { BatchCollector } from './batch-collector';
 import { warrenTelemetry, type ProcessTrace } from '../telemetry/telemetry';
 import type { QueuePlan, Route } from './handler-routes';
+import { describeFailure, failureText, type HandlerFailure } from './handler-failure';
 import { toErrorEnvelope, type RpcErrorEnvelope } from './rpc-error';
 
 /** What a queue consumer needs from its server. */
@@ -232,6 +233,9 @@ export class QueueConsumer {
 
   private whenIdle(timeoutMs: number): Promise<boolean> {
     if (this.isIdle()) return Promise.resolve(true);
+    // Out of time (the session's draining cancel used it up): do not wait at all. To the waiter list a timeout of 0
+    // means no bound, which would hold close() for as long as a handler runs.
+    if (timeoutMs <= 0) return Promise.resolve(false);
     return this.idleWaiters.wait(timeoutMs, 'drain').then(
       () => true,
       () => false,
@@ -324,7 +328,8 @@ export class QueueConsumer {
       if (route.ack === 'auto') settlement.ack();
       return;
     }
-    await this.onFailure(msg, route, pattern, ctx, settlement, toErrorEnvelope(failure.error));
+    // Not Nest's reply to a caller (a plain Error is an 'Internal server error' there): what the handler threw.
+    await this.onFailure(msg, route, pattern, ctx, settlement, describeFailure(failure.error, ctx));
   }
 
   /** Add a message to its route's open batch; while stopping, that batch goes to the handler at once. */
@@ -401,17 +406,18 @@ export class QueueConsumer {
     pattern: string,
     ctx: AmqpContext,
     settlement: Settlement,
-    error: RpcErrorEnvelope,
+    error: HandlerFailure,
   ): Promise<void> {
     const where = this.describe(msg);
+    const why = failureText(error);
     const noAck = this.plan.noAck;
     if (settlement.settled && !noAck) {
-      this.host.logger.error(`handler for '${pattern}' failed after settling its message (${where}): ${error.message}`);
+      this.host.logger.error(`handler for '${pattern}' failed after settling its message (${where}): ${why}`);
       return;
     }
     if (!route.retry) {
       const outcome = noAck ? 'dropped (no-ack consumer)' : 'nacked without requeue';
-      this.host.logger.error(`handler for '${pattern}' failed; message ${outcome} (${where}): ${error.message}`);
+      this.host.logger.error(`handler for '${pattern}' failed; message ${outcome} (${where}): ${why}`);
       settlement.nack(false);
       return;
     }
@@ -423,12 +429,12 @@ export class QueueConsumer {
       const outcome = await this.host.retries.forward(msg, this.queue, copyPattern, attempt, route.retry, error);
       if (outcome.kind === 'retried') {
         this.host.logger.warn(
-          `handler for '${pattern}' failed (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; retry in ${outcome.delayMs} ms`,
+          `handler for '${pattern}' failed (attempt ${attempt}/${route.retry.attempts}, ${where}): ${why}; retry in ${outcome.delayMs} ms`,
         );
       } else {
         this.telemetry.parked(this.queue);
         this.host.logger.error(
-          `handler for '${pattern}' failed for the last time (attempt ${attempt}/${route.retry.attempts}, ${where}): ${error.message}; parked in '${outcome.queue}'`,
+          `handler for '${pattern}' failed for the last time (attempt ${attempt}/${route.retry.attempts}, ${where}): ${why}; parked in '${outcome.queue}'`,
         );
       }
       settlement.ack();
