@@ -21,10 +21,11 @@ export const WarrenHeaders = {
   /** 1-based delivery attempt of an event under a retry policy. */
   ATTEMPT: 'x-warren-attempt',
   /**
-   * Retry and parking-lot copies: the last failure — the thrown error's class (`TypeError`; absent when what was
-   * thrown is not an Error) and message, the status of Nest's report, and the error's code when it has one.
+   * Retry and parking-lot copies: the class of the error the handler threw (`TypeError`); absent when what was
+   * thrown is not an Error.
    */
   ERROR_NAME: 'x-warren-error-name',
+  /** Retry and parking-lot copies: the thrown error's own message (not Nest's "Internal server error"), ≤ 1000 characters. */
   ERROR_MESSAGE: 'x-warren-error-message',
   /** Parking lot / retry copies: the `status` of the last failure (`error`, or an `RpcException`'s). */
   ERROR_STATUS: 'x-warren-error-status',
