@@ -1,17 +1,18 @@
 import type { MessageHandler } from '@nestjs/microservices';
-import { isObservable, lastValueFrom, type Observable } from 'rxjs';
+import { isObservable, lastValueFrom } from 'rxjs';
 import type { AmqpSession, FieldTable, Logger, PublishOptions, SessionConsumer, SessionMessage } from '../../amqp';
 import { WaiterList } from '../../amqp/deferred';
 import { WarrenHeaders } from '../amqp.constants';
 import { describeError } from '../amqp.logger';
 import { AmqpBatchContext } from '../ctx-host/amqp-batch.context';
-import { AmqpContext, type DeliverySettlement } from '../ctx-host/amqp.context';
+import { AmqpContext } from '../ctx-host/amqp.context';
 import type { RetryPublisher } from '../retry/retry-publisher';
 import type { PayloadIssue } from '../schema/json-schema-subset';
 import { describeIssues, validationFailure } from '../schema/payload-schema';
-import { CONTENT_TYPE_JSON } from '../serialization/default.serializer';
-import type { SerializedBody } from '../serialization/amqp-serializer.interface';
 import { BatchCollector } from './batch-collector';
+import { encodeReply, STREAM_END_REPLY } from './reply-body';
+import { STREAMED, StreamFailure, streamReplies } from './reply-stream';
+import { Settlement } from './settlement';
 import { warrenTelemetry, type ProcessTrace } from '../telemetry/telemetry';
 import type { QueuePlan, Route } from './handler-routes';
 import { describeFailure, failureText, type HandlerFailure } from './handler-failure';
@@ -27,40 +28,6 @@ export interface ConsumerHost {
    * Promise and takes the last value of an Observable (undefined if it emits none).
    */
   invoke(handler: MessageHandler, data: unknown, ctx: AmqpContext | AmqpBatchContext): unknown;
-}
-
-/** Settles a delivery at most once; a no-op for no-ack consumers. */
-class Settlement implements DeliverySettlement {
-  settled: boolean;
-
-  constructor(
-    private readonly msg: SessionMessage,
-    noAck: boolean,
-    private readonly trace: ProcessTrace | undefined,
-  ) {
-    this.settled = noAck;
-  }
-
-  ack(): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.msg.ack();
-    this.trace?.settled('ack');
-  }
-
-  nack(requeue: boolean): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.msg.nack(requeue);
-    this.trace?.settled('nack', requeue);
-  }
-
-  reject(requeue: boolean): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.msg.reject(requeue);
-    this.trace?.settled('reject', requeue);
-  }
 }
 
 /**
@@ -304,8 +271,9 @@ export class QueueConsumer {
       // Nest's handlers return a Promise of a value or of an Observable: only an Observable needs rxjs.
       result = await this.host.invoke(route.handler, data, ctx);
       if (isObservable(result)) {
-        if (!route.isEvent && replyTo) result = await this.streamReplies(msg, route, result);
-        else result = await lastValueFrom(result, { defaultValue: undefined });
+        if (!route.isEvent && replyTo) {
+          result = await streamReplies(result, (value) => this.reply(msg, route, undefined, value, 'next'));
+        } else result = await lastValueFrom(result, { defaultValue: undefined });
       }
     } catch (error) {
       failure = error instanceof StreamFailure ? { error: error.cause } : { error };
@@ -447,53 +415,6 @@ export class QueueConsumer {
     }
   }
 
-  /**
-   * A request handler's Observable: a value followed at once by completion (what `of(x)` or a Promise gives) is one
-   * plain reply, returned for the caller to send as always. Otherwise — a second value, or no completion by the next
-   * turn of the event loop — every value goes out as soon as it comes, as a reply marked `x-warren-stream: 'next'`,
-   * and the caller closes the stream with an empty `'end'` reply. Replies go out in order: each waits for the one
-   * before (a fallback publish through the session is asynchronous). Resolves with the only value (or undefined) or
-   * STREAMED; an error of the Observable rejects as a StreamFailure once the replies before it are out.
-   */
-  private streamReplies(msg: SessionMessage, route: Route, values: Observable<unknown>): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      let chain: Promise<void> = Promise.resolve();
-      let held: { value: unknown } | undefined;
-      let streaming = false;
-      let flush: NodeJS.Immediate | undefined;
-      const send = (value: unknown): void => {
-        chain = chain.then(() => this.reply(msg, route, undefined, value, 'next'));
-      };
-      const startStreaming = (): void => {
-        if (flush) clearImmediate(flush);
-        flush = undefined;
-        streaming = true;
-        if (held) send(held.value);
-        held = undefined;
-      };
-      values.subscribe({
-        next: (value) => {
-          if (streaming) return send(value);
-          if (!held) {
-            held = { value };
-            flush = setImmediate(startStreaming);
-            return;
-          }
-          startStreaming();
-          send(value);
-        },
-        error: (err: unknown) => {
-          if (flush) clearImmediate(flush);
-          void chain.then(() => reject(new StreamFailure('streamed reply failed', { cause: err })));
-        },
-        complete: () => {
-          if (flush) clearImmediate(flush);
-          void chain.then(() => resolve(streaming ? STREAMED : held?.value));
-        },
-      });
-    });
-  }
-
   private route(pattern: string, fromHeader: boolean, msg: SessionMessage): Route | undefined {
     const hit = this.plan.routes.match(pattern);
     if (hit) return hit;
@@ -527,7 +448,7 @@ export class QueueConsumer {
   ): Promise<void> | undefined {
     const replyTo = msg.properties.replyTo;
     if (!replyTo) return undefined;
-    const reply = stream === 'end' ? STREAM_END_REPLY : encodeReply(route, error, value);
+    const reply = stream === 'end' ? STREAM_END_REPLY : encodeReply(route?.serializer, error, value);
     if (stream === 'next' && !reply.headers?.[WarrenHeaders.ERROR]) {
       reply.headers = { ...reply.headers, [WarrenHeaders.STREAM]: 'next' };
     }
@@ -551,43 +472,4 @@ export class QueueConsumer {
     const id = messageId ? `, message id '${messageId}'` : correlationId ? `, correlation id '${correlationId}'` : '';
     return `queue '${this.queue}', routing key '${msg.fields.routingKey}'${id}`;
   }
-}
-
-/** The result of a request handler whose replies were streamed: only the closing `'end'` reply is left to send. */
-const STREAMED = Symbol('streamed');
-
-/** The empty reply that closes a stream of replies. */
-const STREAM_END_REPLY: SerializedBody & { headers?: FieldTable } = Object.freeze({
-  body: Buffer.alloc(0),
-  headers: Object.freeze({ [WarrenHeaders.STREAM]: 'end' }),
-});
-
-/** A request handler's Observable failed while streaming replies (`cause`: its error). */
-class StreamFailure extends Error {}
-
-/** A reply body: the route's serialization of the value, or a JSON error envelope flagged with `x-warren-error`. */
-function encodeReply(
-  route: Route | undefined,
-  error: RpcErrorEnvelope | undefined,
-  value: unknown,
-): SerializedBody & { headers?: FieldTable } {
-  if (!error && route) {
-    try {
-      const { body, contentType, contentEncoding } = route.serializer.serialize(value);
-      // No headers table at all on a plain reply: nothing for the broker and the caller to decode.
-      return { body, contentType, contentEncoding };
-    } catch (err) {
-      error = {
-        status: 'error',
-        message: `The reply cannot be serialized: ${describeError(err)}`,
-        code: 'SERIALIZATION_FAILED',
-      };
-    }
-  }
-  const envelope = error ?? { status: 'error', message: 'no reply' };
-  return {
-    body: Buffer.from(JSON.stringify(envelope)),
-    contentType: CONTENT_TYPE_JSON,
-    headers: { [WarrenHeaders.ERROR]: true },
-  };
 }
