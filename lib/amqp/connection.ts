@@ -7,23 +7,15 @@ import {
   AuthenticationError,
   BlockedTimeoutError,
   ClosedError,
-  ConfigError,
   ConnectionError,
   ConnectionLostError,
-  CredentialsError,
   HeartbeatTimeoutError,
   ProtocolError,
   ReplyCode,
   TimeoutError,
   VhostError,
 } from './errors';
-import {
-  fetchCredentials,
-  refreshDelayMs,
-  retryDelayMs,
-  type CredentialsProvider,
-  type ResolvedCredentials,
-} from './credentials';
+import { askForCredentials, SecretRefresher } from './credentials';
 import { Deferred, WaiterList, withTimeout } from './deferred';
 import { Heartbeat } from './heartbeat';
 import { consoleLogger, type Logger } from './logger';
@@ -226,7 +218,19 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
         (err) => conn.destroy(err),
       );
       if (conn.closed) throw conn.closeError ?? new ConnectionLostError('the connection ended during the handshake');
-      if (credentials) conn.scheduleSecretRefresh(refreshDelayMs(credentials, fetchedAt), credentials.expiresAtMs);
+      if (credentials && options.credentials) {
+        conn.secretRefresher = new SecretRefresher(options.credentials, {
+          update: (secret) => conn.updateSecret(secret, 'credentials refreshed by their provider'),
+          updated: () => conn.emit('secretUpdated'),
+          failed: (error, retryInMs) => {
+            conn.logger.warn(
+              `${describeEndpoint(conn.endpoint)}: refreshing the credentials failed (${error.message}); retrying in ${retryInMs} ms`,
+            );
+            conn.emit('secretRefreshFailed', error, retryInMs);
+          },
+        });
+        conn.secretRefresher.start(credentials, fetchedAt);
+      }
     } catch (err) {
       conn.destroy(err instanceof AmqpError ? err : undefined);
       throw err;
@@ -294,43 +298,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private updatingSecret: Promise<void> | null = null;
-  private secretRefreshTimer: NodeJS.Timeout | null = null;
-
-  /**
-   * Rotating credentials: ask the provider again after `delayMs` and hand the new secret to the broker; then again
-   * at 80 % of its lifetime, and so on. A failure (the provider throws, the broker refuses the secret) is reported
-   * (`secretRefreshFailed`, a warn line) and tried again soon, before the old secret expires.
-   */
-  private scheduleSecretRefresh(delayMs: number | undefined, expiresAtMs: number | undefined): void {
-    if (delayMs === undefined || this.closed) return;
-    this.secretRefreshTimer = setTimeout(() => {
-      this.secretRefreshTimer = null;
-      void this.refreshSecret(expiresAtMs);
-    }, delayMs);
-    // A connection with nothing else to do does not keep the process alive for its next refresh.
-    this.secretRefreshTimer.unref();
-  }
-
-  private async refreshSecret(previousExpiresAtMs: number | undefined): Promise<void> {
-    const provider = this.options.credentials;
-    if (!provider || this.closed) return;
-    try {
-      const fetchedAt = Date.now();
-      const next = await askForCredentials(provider);
-      await this.updateSecret(next.password, 'credentials refreshed by their provider');
-      this.emit('secretUpdated');
-      this.scheduleSecretRefresh(refreshDelayMs(next, fetchedAt), next.expiresAtMs);
-    } catch (err) {
-      if (this.closed) return;
-      const error = err instanceof Error ? err : new Error(String(err));
-      const retryInMs = retryDelayMs(previousExpiresAtMs, Date.now());
-      this.logger.warn(
-        `${describeEndpoint(this.endpoint)}: refreshing the credentials failed (${error.message}); retrying in ${retryInMs} ms`,
-      );
-      this.emit('secretRefreshFailed', error, retryInMs);
-      this.scheduleSecretRefresh(retryInMs, previousExpiresAtMs);
-    }
-  }
+  private secretRefresher: SecretRefresher | null = null;
 
   private async sendUpdateSecret(newSecret: string, reason: string): Promise<void> {
     const reply = new Deferred();
@@ -879,8 +847,8 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     this.handshakeStep = null;
     this.heartbeatTimer?.stop();
     this.heartbeatTimer = null;
-    if (this.secretRefreshTimer) clearTimeout(this.secretRefreshTimer);
-    this.secretRefreshTimer = null;
+    this.secretRefresher?.stop();
+    this.secretRefresher = null;
     if (this.heldEventsRelease) clearImmediate(this.heldEventsRelease);
     this.heldEventsRelease = null;
     this.heldEvents = null;
@@ -928,19 +896,4 @@ function unexpectedHandshake(expected: string, got: string): ProtocolError {
 
 function connectAborted(): ClosedError {
   return new ClosedError('connect aborted');
-}
-
-/**
- * The provider's credentials for a connect or a refresh. What it returns is checked (a ConfigError, final); a
- * provider that throws (a vault that is down) is a CredentialsError, retried like a failed connect.
- */
-async function askForCredentials(provider: CredentialsProvider): Promise<ResolvedCredentials> {
-  try {
-    return await fetchCredentials(provider);
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new CredentialsError(`the credentials provider failed: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
-  }
 }

@@ -1,4 +1,4 @@
-import { ConfigError } from './errors';
+import { ConfigError, CredentialsError } from './errors';
 
 /**
  * Credentials that rotate (a password from a vault, an OAuth 2 token). A provider is called on every connect and
@@ -99,4 +99,79 @@ export function refreshDelayMs(credentials: ResolvedCredentials, fetchedAtMs: nu
 export function retryDelayMs(expiresAtMs: number | undefined, nowMs: number): number {
   if (expiresAtMs === undefined) return REFRESH_RETRY_MS;
   return Math.max(100, Math.min(REFRESH_RETRY_MS, Math.floor((expiresAtMs - nowMs) / 2)));
+}
+
+/**
+ * The provider's credentials for a connect or a refresh. What it returns is checked (a ConfigError, final); a
+ * provider that throws (a vault that is down) is a CredentialsError, retried like a failed connect.
+ */
+export async function askForCredentials(provider: CredentialsProvider): Promise<ResolvedCredentials> {
+  try {
+    return await fetchCredentials(provider);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new CredentialsError(`the credentials provider failed: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+/** What a SecretRefresher does with a new secret, and whom it tells. */
+export interface SecretRefreshHooks {
+  /** Hands the new secret to the broker (`connection.update-secret`). */
+  update(secret: string): Promise<void>;
+  updated(): void;
+  failed(error: Error, retryInMs: number): void;
+}
+
+/**
+ * One connection's rotation of expiring credentials: asks the provider again at 80 % of their lifetime and hands the
+ * new secret over; then again for the new one's lifetime, and so on. A failure (the provider throws, the broker does
+ * not answer) is reported and tried again soon, before the old secret expires. `stop()` when the connection ends.
+ */
+export class SecretRefresher {
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly provider: CredentialsProvider,
+    private readonly hooks: SecretRefreshHooks,
+  ) {}
+
+  /** Schedules the first refresh for credentials fetched at `fetchedAtMs` (nothing when they do not expire). */
+  start(credentials: ResolvedCredentials, fetchedAtMs: number): void {
+    this.schedule(refreshDelayMs(credentials, fetchedAtMs), credentials.expiresAtMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(delayMs: number | undefined, expiresAtMs: number | undefined): void {
+    if (delayMs === undefined || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.refresh(expiresAtMs);
+    }, delayMs);
+    // A connection with nothing else to do does not keep the process alive for its next refresh.
+    this.timer.unref();
+  }
+
+  private async refresh(previousExpiresAtMs: number | undefined): Promise<void> {
+    try {
+      const fetchedAt = Date.now();
+      const next = await askForCredentials(this.provider);
+      await this.hooks.update(next.password);
+      if (this.stopped) return;
+      this.hooks.updated();
+      this.schedule(refreshDelayMs(next, fetchedAt), next.expiresAtMs);
+    } catch (err) {
+      if (this.stopped) return;
+      const retryInMs = retryDelayMs(previousExpiresAtMs, Date.now());
+      this.hooks.failed(err instanceof Error ? err : new Error(String(err)), retryInMs);
+      this.schedule(retryInMs, previousExpiresAtMs);
+    }
+  }
 }
