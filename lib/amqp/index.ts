@@ -1,5 +1,5 @@
 /**
- * `nestjs-warren/amqp`: the framework-free AMQP 0-9-1 client, and nothing of the Nest layer (no `@nestjs/*` import,
+ * `nestjs-warren/amqp`: the framework-free AMQP 0-9-1 client, and nothing of the Nest layer (no import of a Nest package,
  * no runtime dependency).
  *
  * @packageDocumentation
