@@ -38,7 +38,7 @@ import type { FieldTable } from './protocol/field-table';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from './protocol/frame-parser';
 import { decodeMethod, methodName, type DecodedMethod } from './protocol/methods';
 import type { DecodedProperties, MessageProperties } from './protocol/properties';
-import { describeEndpoint } from './redact';
+import { describeEndpoint, printAsJson } from './redact';
 import { Reader } from './protocol/reader';
 import type { SettleMethodId } from './protocol/frame-writer';
 import {
@@ -201,15 +201,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
       unconfirmed: this.unconfirmedCount,
       connection: describeEndpoint(this.connection.endpoint),
     };
-  }
-
-  /** What `util.inspect` shows: the same as `toJSON`. (The symbol is `util.inspect.custom`.) */
-  [Symbol.for('nodejs.util.inspect.custom')](
-    _depth: number,
-    options: object,
-    show: (value: unknown, options: object) => string,
-  ): string {
-    return `Channel ${show(this.toJSON(), options)}`;
   }
 
   /** @internal */
@@ -1041,3 +1032,6 @@ function unsupportedCapabilities(serverProperties: FieldTable): ReadonlySet<Capa
 function tagOf(message: Message | number): number {
   return typeof message === 'number' ? message : message.fields.deliveryTag;
 }
+
+// `util.inspect` prints it as its toJSON().
+printAsJson(Channel, 'Channel');

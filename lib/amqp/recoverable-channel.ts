@@ -5,6 +5,7 @@ import { Deferred, sleep, WaiterList } from './deferred';
 import { AmqpError, ClosedError, ConfigError, UnsupportedError } from './errors';
 import type { Logger } from './logger';
 import { RetryStreak, type ReconnectOptions } from './reconnect-policy';
+import { printAsJson } from './redact';
 
 /** A setup attempt that failed; the channel tries again after `delayMs`. */
 export interface SetupFailure {
@@ -115,15 +116,6 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     return { entity: this.entity, ready: this.isReady, closed: this.closed, channel: this.current?.id ?? null };
   }
 
-  /** What `util.inspect` shows: the same as `toJSON`. (The symbol is `util.inspect.custom`.) */
-  [Symbol.for('nodejs.util.inspect.custom')](
-    _depth: number,
-    options: object,
-    show: (value: unknown, options: object) => string,
-  ): string {
-    return `RecoverableChannel ${show(this.toJSON(), options)}`;
-  }
-
   /** Stop for good: close the channel, stop reopening it; waiting `channel()` calls reject with {@link ClosedError}. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -226,3 +218,6 @@ export class RecoverableChannel extends EventEmitter<RecoverableChannelEvents> {
     this.first.reject(err);
   }
 }
+
+// `util.inspect` prints it as its toJSON().
+printAsJson(RecoverableChannel, 'RecoverableChannel');

@@ -6,7 +6,7 @@
  * (invisible to `JSON.stringify`, `Object.keys` and spreads, so copy it explicitly if you must copy an endpoint), and
  * `util.inspect()` shows `password: '***'`. Their TLS options serialise to JSON without the private key and passphrase.
  */
-import { inspect } from 'node:util';
+import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { Endpoint, TlsOptions } from './options';
 
 /** What a secret is replaced with. */
@@ -109,4 +109,17 @@ export function redactUrl(url: string): string {
   const at = authority.includes('@') && !tail.includes('@') ? authority.lastIndexOf('@') : rest.lastIndexOf('@');
   if (colon > at) return url;
   return `${prefix}${rest.slice(0, colon + 1)}${REDACTED}${rest.slice(at)}`;
+}
+
+/**
+ * Makes `util.inspect` print the instances of `type` as `label` followed by their `toJSON()` (e.g.
+ * `Channel { id: 3, open: true, … }`): the one shape public objects print in, so what `inspect` shows never holds
+ * more — a secret — than what `JSON.stringify` does.
+ */
+export function printAsJson(type: { prototype: { toJSON(): unknown } }, label: string): void {
+  Object.defineProperty(type.prototype, inspect.custom, {
+    value(this: { toJSON(): unknown }, _depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
+      return `${label} ${show(this.toJSON(), options)}`;
+    },
+  });
 }

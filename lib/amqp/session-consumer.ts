@@ -17,6 +17,7 @@ import {
   type StreamOffsetStore,
 } from './stream-offset';
 import type { QueueRecord, TopologyRecord } from './topology';
+import { printAsJson } from './redact';
 
 /**
  * RabbitMQ's 404 for a queue that does not exist ("no queue 'q' in vhost '/'"). Its other 404s for an existing
@@ -155,15 +156,6 @@ export class ManagedConsumer implements SessionConsumer {
       inFlight: this.inFlight,
       cancelled: this.cancelled,
     };
-  }
-
-  /** What `util.inspect` shows: the same as `toJSON`. (The symbol is `util.inspect.custom`.) */
-  [Symbol.for('nodejs.util.inspect.custom')](
-    _depth: number,
-    options: object,
-    show: (value: unknown, options: object) => string,
-  ): string {
-    return `SessionConsumer ${show(this.toJSON(), options)}`;
   }
 
   /** Resolves once consuming for the first time; rejects if the broker refuses the first attempt. */
@@ -334,3 +326,6 @@ function streamConsumer(queue: string, options: SessionConsumeOptions, onStream:
   }
   return true;
 }
+
+// `util.inspect` prints it as its toJSON().
+printAsJson(ManagedConsumer, 'SessionConsumer');

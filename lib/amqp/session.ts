@@ -33,6 +33,7 @@ import { checkSessionOptions, type SessionOptions } from './session-options';
 import { TopologyRecord } from './topology';
 import { TopologyRecovery } from './topology-recovery';
 import { resolveConnectionOptions } from './resolve-options';
+import { printAsJson } from './redact';
 
 export type { SessionOptions } from './session-options';
 export type { PublishBufferOptions } from './publish-buffer';
@@ -280,15 +281,6 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
       state: this.closed ? 'closed' : this.isReady ? 'ready' : 'connecting',
       endpoints: this.publisher.targets,
     };
-  }
-
-  /** What `util.inspect` shows: the same as `toJSON`. (The symbol is `util.inspect.custom`.) */
-  [Symbol.for('nodejs.util.inspect.custom')](
-    _depth: number,
-    options: object,
-    show: (value: unknown, options: object) => string,
-  ): string {
-    return `AmqpSession ${show(this.toJSON(), options)}`;
   }
 
   // ---- topology (recorded after the broker accepted it) ----
@@ -688,3 +680,6 @@ export class AmqpSession extends EventEmitter<SessionEvents> {
     }
   }
 }
+
+// `util.inspect` prints it as its toJSON().
+printAsJson(AmqpSession, 'AmqpSession');

@@ -1,5 +1,5 @@
-import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { AmqpSession } from '../../amqp';
+import { printAsJson } from '../../amqp/redact';
 
 /** Terminus' `HealthIndicatorResult` shape: `{ [key]: { status: 'up' | 'down', ...details } }`. */
 export type AmqpHealthIndicatorResult = Record<
@@ -81,13 +81,11 @@ export class AmqpHealthIndicator {
     return { healthy: this.isHealthy(), blocked: this.session.isBlocked, session: this.session.toJSON() };
   }
 
-  /** What `util.inspect` shows: the same as `toJSON`. */
-  [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
-    return `AmqpHealthIndicator ${show(this.toJSON(), options)}`;
-  }
-
   /** Alias of `check`, named like terminus' own indicators. */
   pingCheck(key = 'amqp'): Promise<AmqpHealthIndicatorResult> {
     return this.check(key);
   }
 }
+
+// `util.inspect` prints it as its toJSON().
+printAsJson(AmqpHealthIndicator, 'AmqpHealthIndicator');

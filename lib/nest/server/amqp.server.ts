@@ -1,4 +1,3 @@
-import { inspect, type InspectOptionsStylized } from 'node:util';
 import type { OnModuleDestroy } from '@nestjs/common';
 import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import type { AmqpSession, Logger, SessionEvents } from '../../amqp';
@@ -18,6 +17,7 @@ import { watchHandlerFailures } from './handler-failure';
 import { planHandlers, type HandlerRegistration, type QueuePlan } from './handler-routes';
 import { QueueConsumer, type ConsumerHost } from './queue-consumer';
 import { SessionListeners } from '../session-listeners';
+import { printAsJson } from '../../amqp/redact';
 
 /** What an {@link AmqpServer}'s `status` stream emits: `connected`, `disconnected` or `reconnecting`. */
 export type AmqpServerStatus = AmqpSessionStatus;
@@ -82,11 +82,6 @@ export class AmqpServer
     session: ReturnType<AmqpSession['toJSON']> | null;
   } {
     return { name: this.name, state: this.state, session: this.session?.toJSON() ?? null };
-  }
-
-  /** What `util.inspect` shows: the same as `toJSON`. */
-  [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
-    return `AmqpServer ${show(this.toJSON(), options)}`;
   }
 
   /**
@@ -275,3 +270,6 @@ export class AmqpServer
     this.detach.push(watchSessionStatus(session, (status) => this._status$.next(status)));
   }
 }
+
+// `util.inspect` prints it as its toJSON().
+printAsJson(AmqpServer, 'AmqpServer');
