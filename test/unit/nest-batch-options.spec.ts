@@ -1,27 +1,10 @@
-import type { MessageHandler } from '@nestjs/microservices';
 import type { AmqpHandlerOptions, BatchOptions } from '../../lib/nest/amqp-options.interface';
-import { DefaultDeserializer, DefaultSerializer } from '../../lib/nest/serialization/default.serializer';
-import { planHandlers, type HandlerRegistration, type QueuePlan } from '../../lib/nest/server/handler-routes';
-import { TopologyPlan } from '../../lib/nest/topology/topology-plan';
+import type { HandlerRegistration, QueuePlan } from '../../lib/nest/server/handler-routes';
 import { configError } from '../support/config-error';
-
-function registration(pattern: string, extras: AmqpHandlerOptions, isEvent = true): HandlerRegistration {
-  // A function of its own per handler: handlers of one pattern are chained through it.
-  const handler = (() => Promise.resolve(undefined)) as unknown as MessageHandler;
-  return { pattern, handler, isEvent, extras };
-}
+import { planRoutes, registration } from '../support/handler-plan';
 
 function plan(registrations: HandlerRegistration[], defaults: AmqpHandlerOptions = {}): QueuePlan[] {
-  return planHandlers(
-    registrations,
-    {
-      connection: 'default',
-      defaults,
-      serializer: new DefaultSerializer(),
-      deserializer: new DefaultDeserializer(),
-    },
-    new TopologyPlan(),
-  );
+  return planRoutes(registrations, { defaults }).queues;
 }
 
 /** What a JavaScript caller (or a cast) may write: unchecked by the compiler. */

@@ -1,32 +1,13 @@
-import type { MessageHandler } from '@nestjs/microservices';
 import type { AmqpHandlerOptions, RetryPolicy } from '../../lib/nest/amqp-options.interface';
 import { resolveRetryPolicy } from '../../lib/nest/retry/retry-policy';
-import { DefaultDeserializer, DefaultSerializer } from '../../lib/nest/serialization/default.serializer';
-import { planHandlers, type HandlerRegistration } from '../../lib/nest/server/handler-routes';
-import { TopologyPlan } from '../../lib/nest/topology/topology-plan';
+import type { HandlerRegistration } from '../../lib/nest/server/handler-routes';
+import type { TopologyPlan } from '../../lib/nest/topology/topology-plan';
 import type { QueueDefinition, TopologyDefinition } from '../../lib/nest/topology/topology.interface';
 import { configError } from '../support/config-error';
-
-const handler = (() => Promise.resolve(undefined)) as unknown as MessageHandler;
-
-function registration(pattern: string, extras: AmqpHandlerOptions, isEvent = true): HandlerRegistration {
-  return { pattern, handler, isEvent, extras };
-}
+import { planRoutes, registration } from '../support/handler-plan';
 
 function plan(registrations: HandlerRegistration[], topology?: TopologyDefinition): TopologyPlan {
-  const topologyPlan = new TopologyPlan();
-  planHandlers(
-    registrations,
-    {
-      connection: 'default',
-      defaults: {},
-      serializer: new DefaultSerializer(),
-      deserializer: new DefaultDeserializer(),
-      topology,
-    },
-    topologyPlan,
-  );
-  return topologyPlan;
+  return planRoutes(registrations, { topology }).topology;
 }
 
 /** What a JavaScript caller (or a cast) may write: unchecked by the compiler. */

@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import type { MessageHandler } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { AmqpSession, ConfigError } from '../../lib/amqp';
 import {
@@ -15,10 +14,8 @@ import {
   type AmqpPublisherDefinition,
   type AmqpServerOptions,
 } from '../../lib/nest';
-import { DefaultDeserializer, DefaultSerializer } from '../../lib/nest/serialization/default.serializer';
-import { planHandlers } from '../../lib/nest/server/handler-routes';
-import { TopologyPlan } from '../../lib/nest/topology/topology-plan';
 import { configError } from '../support/config-error';
+import { planRoutes, registration } from '../support/handler-plan';
 
 Logger.overrideLogger(false);
 
@@ -127,15 +124,7 @@ describe('an unknown Nest option is a ConfigError naming it, at every level', ()
       "handler 'order.created'.bindings[0].key",
     ],
   ])('@EventPattern / @MessagePattern extras and @AmqpController defaults: %s', (_, extras, field) => {
-    const handler = (() => Promise.resolve(undefined)) as unknown as MessageHandler;
-    const routes = {
-      connection: 'default',
-      defaults: {},
-      serializer: new DefaultSerializer(),
-      deserializer: new DefaultDeserializer(),
-    };
-    const plan = (): unknown =>
-      planHandlers([{ pattern: 'order.created', handler, isEvent: true, extras }], routes, new TopologyPlan());
+    const plan = (): unknown => planRoutes([registration('order.created', extras)]);
     expect(configError(plan).field).toBe(field);
   });
 });

@@ -1,14 +1,12 @@
 import Ajv from 'ajv';
 import fc from 'fast-check';
 import { z } from 'zod';
-import type { MessageHandler } from '@nestjs/microservices';
 import { ConfigError } from '../../lib/amqp';
 import { MAX_ISSUES, type JsonSchema } from '../../lib/nest/schema/json-schema-subset';
 import { resolvePayloadSchema, type PayloadCheck, type StandardSchemaV1 } from '../../lib/nest/schema/payload-schema';
-import { DefaultDeserializer, DefaultSerializer } from '../../lib/nest/serialization/default.serializer';
-import { planHandlers, type HandlerRegistration } from '../../lib/nest/server/handler-routes';
-import { TopologyPlan } from '../../lib/nest/topology/topology-plan';
+import type { HandlerRegistration } from '../../lib/nest/server/handler-routes';
 import { configError } from '../support/config-error';
+import { planRoutes, registration } from '../support/handler-plan';
 
 /** Schemas that use every keyword of the subset, alone and together. */
 const SCHEMAS: JsonSchema[] = [
@@ -221,31 +219,16 @@ describe('Standard Schema validators', () => {
 });
 
 describe('a handler schema at start-up', () => {
-  const handler = (() => Promise.resolve(undefined)) as unknown as MessageHandler;
-  const plan = (registrations: HandlerRegistration[]) =>
-    planHandlers(
-      registrations,
-      {
-        connection: 'default',
-        defaults: {},
-        serializer: new DefaultSerializer(),
-        deserializer: new DefaultDeserializer(),
-      },
-      new TopologyPlan(),
-    );
+  const plan = (registrations: HandlerRegistration[]) => planRoutes(registrations);
 
   it('event handlers chained on one pattern of one queue share one schema: different ones are a ConfigError', () => {
     const order = { type: 'object' };
-    const registration = (schema?: JsonSchema): HandlerRegistration => ({
-      pattern: 'order.placed',
-      handler,
-      isEvent: true,
-      extras: { queue: 'orders', schema },
-    });
-    expect(() => plan([registration(order), registration(order)])).not.toThrow();
-    const err = configError(() => plan([registration(order), registration({ type: 'object' })]));
+    const placed = (schema?: JsonSchema): HandlerRegistration =>
+      registration('order.placed', { queue: 'orders', schema });
+    expect(() => plan([placed(order), placed(order)])).not.toThrow();
+    const err = configError(() => plan([placed(order), placed({ type: 'object' })]));
     expect(err.field).toBe("handler 'order.placed'.schema");
     expect(err.message).toMatch(/must give the same schema \(or none\)/);
-    expect(configError(() => plan([registration(), registration(order)])).field).toBe("handler 'order.placed'.schema");
+    expect(configError(() => plan([placed(), placed(order)])).field).toBe("handler 'order.placed'.schema");
   });
 });
