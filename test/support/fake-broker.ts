@@ -2,7 +2,7 @@ import type { DecodedProperties, FieldTable } from '../../lib/amqp';
 import { Deferred, withTimeout } from '../../lib/amqp/deferred';
 import { FRAME_HEADER } from '../../lib/amqp/protocol/frame-parser';
 import { decodeContentHeader, type MessageProperties } from '../../lib/amqp/protocol/properties';
-import type { MethodArgs } from '../../lib/amqp/protocol/spec.generated';
+import type { MethodArgs, MethodName } from '../../lib/amqp/protocol/spec.generated';
 import {
   FakeAmqpServer,
   rawFrame,
@@ -11,8 +11,24 @@ import {
   type ReceivedMethod,
 } from './fake-amqp-server';
 
+/**
+ * Which of a session's connections a peer is, from the connection name Warren gives it (`…:publisher`,
+ * `…:consumer`, `…:shared`); '' for a connection named otherwise.
+ */
+export type ConnectionRole = 'publisher' | 'consumer' | 'shared' | '';
+
+/** One method a client sent, in the order the fake broker received it over all connections. */
+export interface ReceivedCall {
+  role: ConnectionRole;
+  peer: FakePeer;
+  channel: number;
+  name: MethodName;
+  args: Record<string, unknown>;
+}
+
 /** A consumer a client started on the fake broker. */
 export interface FakeConsumer {
+  role: ConnectionRole;
   peer: FakePeer;
   channel: number;
   tag: string;
@@ -25,6 +41,7 @@ export interface FakeConsumer {
 
 /** A message a client published, reassembled from its method, header and body frames. */
 export interface PublishedMessage {
+  role: ConnectionRole;
   peer: FakePeer;
   channel: number;
   exchange: string;
@@ -34,6 +51,12 @@ export interface PublishedMessage {
   body: Buffer;
   /** Its confirm delivery tag, on a channel in confirm mode. */
   confirmTag: number | undefined;
+  /** Its channel is in confirm mode: the broker owes it an ack or a nack. */
+  confirmMode: boolean;
+  /** Confirm it now (for one `confirm` answered with 'none'). */
+  ack(): void;
+  /** Nack it now (for one `confirm` answered with 'none'). */
+  nack(): void;
 }
 
 /** A basic.ack / basic.nack / basic.reject a client sent for a delivery. */
@@ -55,6 +78,7 @@ export interface Delivery {
   headerPayload?: Buffer;
 }
 
+/** How the broker answers a publish in confirm mode: 'none' holds the confirm until the test calls ack() / nack(). */
 type Confirm = 'ack' | 'nack' | 'none';
 
 interface Waiter<T> {
@@ -64,17 +88,25 @@ interface Waiter<T> {
 
 /**
  * A FakeAmqpServer that plays a minimal RabbitMQ for client-level tests with no broker: every connection
- * handshakes and gets the standard replies; it records consumers (with their qos and arguments), settlements
- * and published messages (bodies and decoded properties), confirms publishes as `confirm(message)` says (ack by
- * default), and delivers messages on demand. `deliver` resolves once the client has dispatched every delivery
- * it wrote: a `channel.flow` written after them is answered only then.
+ * handshakes and gets the standard replies; it records every method in arrival order (`log`, with the connection's
+ * role), consumers (with their qos and arguments), settlements and published messages (bodies and decoded
+ * properties), confirms publishes as `confirm(message)` says (ack by default), and delivers messages on demand.
+ * `deliver` resolves once the client has dispatched every delivery it wrote: a `channel.flow` written after them is
+ * answered only then. `hold()` keeps later connections waiting (a broker that is down).
  */
 export class FakeBroker {
+  /** Every method received, over all connections, in arrival order. */
+  readonly log: ReceivedCall[] = [];
   readonly consumers: FakeConsumer[] = [];
   readonly published: PublishedMessage[] = [];
   readonly settlements: Settlement[] = [];
   /** Decides each publish's confirm on a channel in confirm mode. */
   confirm: (m: PublishedMessage) => Confirm = () => 'ack';
+  /** Frames sent in the same write as each later connection's open-ok (e.g. a connection.blocked). */
+  withOpenOk: (peer: FakePeer) => Buffer[] = () => [];
+  private gate: Promise<void> | null = null;
+  private readonly roles = new Map<FakePeer, ConnectionRole>();
+  private readonly logWaiters: Array<Waiter<ReceivedCall>> = [];
   private readonly publishWaiters: Array<Waiter<PublishedMessage>> = [];
   private readonly settlementWaiters: Array<Waiter<Settlement>> = [];
   private readonly consumerWaiters: Array<Waiter<FakeConsumer>> = [];
@@ -90,7 +122,9 @@ export class FakeBroker {
     const ready = new Deferred<FakeBroker>();
     const server = await FakeAmqpServer.start(async (peer, index) => {
       await options.accept?.(index, peer);
-      await (await ready.promise).serve(peer, options.handshake);
+      const broker = await ready.promise;
+      await broker.gate;
+      await broker.serve(peer, options.handshake);
     });
     const broker = new FakeBroker(server);
     ready.resolve(broker);
@@ -99,6 +133,40 @@ export class FakeBroker {
 
   url(query?: string): string {
     return this.server.url(query);
+  }
+
+  /** Connections made from now on wait (unanswered) until the returned function is called. */
+  hold(): () => void {
+    const open = new Deferred<void>();
+    this.gate = open.promise;
+    return () => {
+      this.gate = null;
+      open.resolve();
+    };
+  }
+
+  /** The open connection of a role (the latest one). */
+  peer(role: ConnectionRole): FakePeer {
+    const found = [...this.roles].filter(([p, r]) => r === role && !p.ended).at(-1)?.[0];
+    if (!found) throw new Error(`fake broker: no open ${role} connection`);
+    return found;
+  }
+
+  /** Names of the methods received so far, over all connections, in arrival order. */
+  names(): MethodName[] {
+    return this.log.map((c) => c.name);
+  }
+
+  /** The first method received (so far or later) that `match` accepts. */
+  until(match: (c: ReceivedCall) => boolean): Promise<ReceivedCall> {
+    const seen = this.log.find(match);
+    if (seen) return Promise.resolve(seen);
+    return wait(this.logWaiters, match, 'a matching method');
+  }
+
+  /** The first message published (so far or later) with this routing key. */
+  publishTo(routingKey: string): Promise<PublishedMessage> {
+    return this.publishedMessage((m) => m.routingKey === routingKey);
   }
 
   /** Methods named `name` received on every connection so far. */
@@ -193,7 +261,14 @@ export class FakeBroker {
   }
 
   private async serve(peer: FakePeer, handshake?: HandshakeOptions): Promise<void> {
-    await peer.handshake(handshake);
+    const { startOk } = await peer.handshake({
+      ...handshake,
+      withOpenOk: [...(handshake?.withOpenOk ?? []), ...this.withOpenOk(peer)],
+    });
+    const name = String(startOk.clientProperties.connection_name ?? '');
+    const role: ConnectionRole =
+      (['publisher', 'consumer', 'shared'] as const).find((r) => name.endsWith(`:${r}`)) ?? '';
+    this.roles.set(peer, role);
     const confirmTags = new Map<number, number>();
     const qos = new Map<number, number>();
     const publishing = new Map<
@@ -220,6 +295,15 @@ export class FakeBroker {
     };
     peer.autoReply([], (r: ReceivedMethod) => {
       const { channel, method } = r;
+      const call: ReceivedCall = {
+        role,
+        peer,
+        channel,
+        name: method.name,
+        args: method.args as Record<string, unknown>,
+      };
+      this.log.push(call);
+      notify(this.logWaiters, call);
       switch (method.name) {
         case 'confirm.select':
           confirmTags.set(channel, 0);
@@ -230,6 +314,7 @@ export class FakeBroker {
         case 'basic.consume': {
           const tag = method.args.consumerTag || `ctag-${this.consumers.length + 1}`;
           const c: FakeConsumer = {
+            role,
             peer,
             channel,
             tag,
@@ -243,6 +328,9 @@ export class FakeBroker {
           notify(this.consumerWaiters, c);
           return true;
         }
+        case 'queue.delete':
+          peer.send(channel, 'queue.delete-ok', { messageCount: 0 });
+          return true;
         case 'basic.publish':
           publishing.set(channel, { args: method.args, parts: [], size: 0 });
           return true;
@@ -284,7 +372,11 @@ export class FakeBroker {
       confirmTag = (confirmTags.get(channel) ?? 0) + 1;
       confirmTags.set(channel, confirmTag);
     }
+    const ack = (): void => peer.send(channel, 'basic.ack', { deliveryTag: confirmTag ?? 0, multiple: false });
+    const nack = (): void =>
+      peer.send(channel, 'basic.nack', { deliveryTag: confirmTag ?? 0, multiple: false, requeue: false });
     const m: PublishedMessage = {
+      role: this.roles.get(peer) ?? '',
       peer,
       channel,
       exchange: args.exchange,
@@ -293,13 +385,15 @@ export class FakeBroker {
       properties,
       body,
       confirmTag,
+      confirmMode: confirmTag !== undefined,
+      ack,
+      nack,
     };
     this.published.push(m);
     if (confirmTag !== undefined) {
       const outcome = this.confirm(m);
-      if (outcome === 'ack') peer.send(channel, 'basic.ack', { deliveryTag: confirmTag, multiple: false });
-      else if (outcome === 'nack')
-        peer.send(channel, 'basic.nack', { deliveryTag: confirmTag, multiple: false, requeue: false });
+      if (outcome === 'ack') ack();
+      else if (outcome === 'nack') nack();
     }
     notify(this.publishWaiters, m);
   }

@@ -2,10 +2,9 @@ import { Controller, type INestMicroservice } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { firstValueFrom } from 'rxjs';
-import { AmqpSession, NackError } from '../../lib/amqp';
+import { AmqpSession, NackError, type MessageProperties, type SessionRole } from '../../lib/amqp';
 import { DeliveredMessage } from '../../lib/amqp/delivered-message';
-import type { MethodArgs, MethodName } from '../../lib/amqp/protocol/spec.generated';
-import { decodeContentHeader, type DecodedProperties } from '../../lib/amqp/protocol/properties';
+import type { MethodName } from '../../lib/amqp/protocol/spec.generated';
 import {
   AmqpClient,
   AmqpController,
@@ -17,7 +16,8 @@ import {
   type AmqpClientOptions,
   type AmqpServerOptions,
 } from '../../lib/nest';
-import { fakeServersPerTest, type FakeAmqpServer, type FakePeer } from '../support/fake-amqp-server';
+import type { FakePeer } from '../support/fake-amqp-server';
+import { FakeBroker, type Delivery, type FakeConsumer, type PublishedMessage } from '../support/fake-broker';
 import { silentLogger } from '../support/leftovers';
 import { deferred, rejection } from '../support/nest-support';
 
@@ -28,212 +28,26 @@ import { deferred, rejection } from '../support/nest-support';
  */
 jest.setTimeout(20_000);
 
-type Role = 'publisher' | 'consumer';
-
-/** One method the app sent, in the order the fake broker received it over all connections. */
-interface Sent {
-  role: Role;
-  peer: FakePeer;
-  channel: number;
-  name: MethodName;
-  args: Record<string, unknown>;
-}
-
-/** A publish the app sent; on a channel in confirm mode it has a delivery tag, and `ack()` / `nack()` answer it. */
-interface ReceivedPublish {
-  role: Role;
-  channel: number;
-  /** Its channel is in confirm mode (the broker owes it an ack or a nack). */
-  confirmMode: boolean;
-  tag: number;
-  args: MethodArgs['basic.publish'];
-  /** Its properties and body (the content frames that follow the method frame). */
-  content: Promise<{ properties: DecodedProperties; body: Buffer }>;
-  ack(): void;
-  nack(): void;
-}
-
-/** What the broker does with a publish in confirm mode. */
-type PublishPolicy = (p: ReceivedPublish) => 'ack' | 'nack' | 'hold';
-
-/** A consumer the app started, with the tag the fake broker gave it. */
-interface FakeConsumer {
-  role: Role;
-  peer: FakePeer;
-  channel: number;
-  queue: string;
-  tag: string;
-}
-
 /** Apps, clients and modules to close after each test: before the fake servers go (hooks run in this order). */
 const apps: Array<{ close(): Promise<unknown> }> = [];
+const brokers: FakeBroker[] = [];
 
 afterEach(async () => {
   jest.restoreAllMocks();
   for (const app of apps.splice(0).reverse()) await app.close().catch(() => undefined);
+  for (const broker of brokers.splice(0)) await broker.close();
 });
 
-const fakeServer = fakeServersPerTest();
-
-/**
- * A fake RabbitMQ for one Nest app: every connection is handshaken, answered like RabbitMQ, and recorded in `sent`
- * with its role (from the connection name Warren gives it). Publishes on confirm channels are acked unless `policy`
- * says otherwise; consumers get predictable tags. `hold()` keeps later connections waiting (a broker that is down).
- */
-class FakeBroker {
-  readonly sent: Sent[] = [];
-  readonly consumers: FakeConsumer[] = [];
-  readonly publishes: ReceivedPublish[] = [];
-  policy: PublishPolicy = () => 'ack';
-  /** Sent in the same write as each connection's open-ok (e.g. a connection.blocked of a broker already in alarm). */
-  withOpenOk: (peer: FakePeer) => Buffer[] = () => [];
-  private gate: Promise<void> | null = null;
-  private consumerWaiters: Array<() => void> = [];
-  private sentWaiters: Array<() => void> = [];
-  private publishWaiters: Array<() => void> = [];
-  server!: FakeAmqpServer;
-
-  static async start(): Promise<FakeBroker> {
-    const broker = new FakeBroker();
-    broker.server = await fakeServer((peer) => broker.accept(peer));
-    return broker;
-  }
-
-  url(): string {
-    return this.server.url();
-  }
-
-  /** Connections made from now on wait (unanswered) until the returned function is called. */
-  hold(): () => void {
-    const open = deferred();
-    this.gate = open.promise;
-    return () => {
-      this.gate = null;
-      open.resolve();
-    };
-  }
-
-  /** The open peer of a role (the latest connection of it). */
-  peer(role: Role): FakePeer {
-    const found = this.sent.filter((s) => s.role === role && !s.peer.ended).at(-1)?.peer;
-    if (!found) throw new Error(`no open ${role} connection`);
-    return found;
-  }
-
-  /** Names of the methods sent so far (on every connection, in order of arrival). */
-  names(): MethodName[] {
-    return this.sent.map((s) => s.name);
-  }
-
-  /** Resolves with the first method sent (so far or later) that `match` accepts. */
-  async until(match: (s: Sent) => boolean): Promise<Sent> {
-    for (;;) {
-      const found = this.sent.find(match);
-      if (found) return found;
-      await new Promise<void>((resolve) => this.sentWaiters.push(resolve));
-    }
-  }
-
-  /** Resolves with the consumer of `queue` once there are `n` of them (counting re-attached ones). */
-  async consumer(queue: string, n = 1): Promise<FakeConsumer> {
-    for (;;) {
-      const found = this.consumers.filter((c) => c.queue === queue);
-      if (found.length >= n) return found[n - 1];
-      await new Promise<void>((resolve) => this.consumerWaiters.push(resolve));
-    }
-  }
-
-  /** Resolves with the first publish to `routingKey` it has, or gets. */
-  async publishTo(routingKey: string): Promise<ReceivedPublish> {
-    for (;;) {
-      const found = this.publishes.find((p) => p.args.routingKey === routingKey);
-      if (found) return found;
-      await new Promise<void>((resolve) => this.publishWaiters.push(resolve));
-    }
-  }
-
-  /** Deliver a message to a consumer. */
-  deliver(c: FakeConsumer, deliveryTag: number, routingKey: string, body: unknown, properties = {}): void {
-    c.peer.deliver(
-      c.channel,
-      { consumerTag: c.tag, deliveryTag, redelivered: false, exchange: 'x', routingKey },
-      Buffer.from(JSON.stringify(body)),
-      { contentType: 'application/json', ...properties },
-    );
-  }
-
-  private async accept(peer: FakePeer): Promise<void> {
-    await this.gate;
-    const { startOk } = await peer.handshake({ withOpenOk: this.withOpenOk(peer) });
-    const name = String(startOk.clientProperties.connection_name ?? '');
-    const role: Role = name.endsWith(':consumer') ? 'consumer' : 'publisher';
-    const confirmTags = new Map<number, number>();
-    peer.autoReply([], ({ channel, method }) => {
-      const args = method.args as Record<string, unknown>;
-      this.sent.push({ role, peer, channel, name: method.name, args });
-      for (const w of this.sentWaiters.splice(0)) w();
-      if (method.name === 'confirm.select') confirmTags.set(channel, 0);
-      if (method.name === 'queue.delete') {
-        peer.send(channel, 'queue.delete-ok', { messageCount: 0 });
-        return true;
-      }
-      if (method.name === 'basic.consume') {
-        const tag = `ctag-${this.consumers.length + 1}`;
-        this.consumers.push({ role, peer, channel, queue: String(args.queue), tag });
-        peer.send(channel, 'basic.consume-ok', { consumerTag: tag });
-        for (const w of this.consumerWaiters.splice(0)) w();
-        return true;
-      }
-      if (method.name === 'basic.publish') {
-        const confirmMode = confirmTags.has(channel);
-        const tag = confirmMode ? (confirmTags.get(channel) ?? 0) + 1 : 0;
-        if (confirmMode) confirmTags.set(channel, tag);
-        const publish: ReceivedPublish = {
-          role,
-          channel,
-          confirmMode,
-          tag,
-          args: method.args as MethodArgs['basic.publish'],
-          content: contentAt(peer, peer.contentFrames.length),
-          ack: () => peer.send(channel, 'basic.ack', { deliveryTag: tag, multiple: false }),
-          nack: () => peer.send(channel, 'basic.nack', { deliveryTag: tag, multiple: false, requeue: false }),
-        };
-        this.publishes.push(publish);
-        // Answered once its content is in, as a broker answers only a whole message.
-        if (confirmMode) {
-          void publish.content.then(() => {
-            const decision = this.policy(publish);
-            if (decision === 'ack') publish.ack();
-            else if (decision === 'nack') publish.nack();
-          });
-        }
-        for (const w of this.publishWaiters.splice(0)) w();
-        return true;
-      }
-      return false;
-    });
-  }
+/** A fake RabbitMQ for one test, closed after the test's apps. */
+async function startBroker(): Promise<FakeBroker> {
+  const broker = await FakeBroker.start();
+  brokers.push(broker);
+  return broker;
 }
 
-/** The properties and body of the message whose content header is at `index` of the peer's content frames. */
-function contentAt(peer: FakePeer, index: number): Promise<{ properties: DecodedProperties; body: Buffer }> {
-  return new Promise((resolve) => {
-    const check = (): boolean => {
-      const header = peer.contentFrames[index];
-      if (!header) return false;
-      const { properties, bodySize } = decodeContentHeader(header.payload, 1 << 30);
-      const body = bodySize === 0 ? Buffer.alloc(0) : peer.contentFrames[index + 1]?.payload;
-      if (!body) return false;
-      peer.socket.off('data', check);
-      resolve({ properties, body });
-      return true;
-    };
-    // Called while the peer parses the chunk that holds the method frame: the rest of that chunk (usually the
-    // content) is parsed after this returns, and a listener added now hears only later chunks.
-    setImmediate(() => {
-      if (!check()) peer.socket.on('data', check);
-    });
-  });
+/** A JSON message for `deliver`. */
+function json(routingKey: string, body: unknown, properties: MessageProperties = {}): Delivery {
+  return { routingKey, body: JSON.stringify(body), properties: { contentType: 'application/json', ...properties } };
 }
 
 /** Options every app here uses: no heartbeats (the fake sends none), quick reconnects, no logs. */
@@ -299,7 +113,7 @@ describe('README: "All topology is declared before any consumer starts" (AmqpSer
   };
 
   it('a standalone AmqpServer sends every declare and bind (shared, per handler, retry queues) before its first basic.consume', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await startBroker();
     await standalone([BillingController, RpcController], { url: broker.url(), topology: sharedTopology });
 
     const topology = expectTopologyBeforeConsumers(broker);
@@ -310,14 +124,14 @@ describe('README: "All topology is declared before any consumer starts" (AmqpSer
       'orders.cancellations',
       'orders.rpc',
     ]);
-    const declared = broker.sent.filter((s) => s.name === 'queue.declare').map((s) => s.args.queue);
+    const declared = broker.log.filter((s) => s.name === 'queue.declare').map((s) => s.args.queue);
     expect(declared).toEqual(
       expect.arrayContaining(['orders.billing.retry.100', 'orders.billing.retry.200', 'orders.billing.parking-lot']),
     );
   });
 
   it("an AmqpModule app: module topology, then the DI-managed server's, all before the first basic.consume", async () => {
-    const broker = await FakeBroker.start();
+    const broker = await startBroker();
     const moduleRef = await Test.createTestingModule({
       imports: [
         AmqpModule.forRoot({
@@ -336,7 +150,7 @@ describe('README: "All topology is declared before any consumer starts" (AmqpSer
 
     const topology = expectTopologyBeforeConsumers(broker);
     for (const m of TOPOLOGY_METHODS) expect(topology).toContain(m);
-    const declared = broker.sent.filter((s) => s.name.endsWith('.declare')).map((s) => s.args.exchange ?? s.args.queue);
+    const declared = broker.log.filter((s) => s.name.endsWith('.declare')).map((s) => s.args.exchange ?? s.args.queue);
     expect(declared).toEqual(expect.arrayContaining(['audit.out', 'server.extra', 'orders.billing.parking-lot']));
     expect(broker.consumers).toHaveLength(3);
   });
@@ -351,9 +165,9 @@ describe('README: AmqpHealthIndicator (isHealthy / status / check) follows the c
   }
 
   const blockedFrame = (peer: FakePeer) => peer.frame(0, 'connection.blocked', { reason: 'low on memory' });
-  const event = (session: AmqpSession, name: 'blocked' | 'unblocked' | 'recovered', role: Role) =>
+  const event = (session: AmqpSession, name: 'blocked' | 'unblocked' | 'recovered', role: SessionRole) =>
     new Promise<void>((resolve) => {
-      const on = (r: Role) => {
+      const on = (r: SessionRole) => {
         if (r !== role) return;
         session.off(name, on);
         resolve();
@@ -362,7 +176,7 @@ describe('README: AmqpHealthIndicator (isHealthy / status / check) follows the c
     });
 
   it('reports blocked: true (still up) while the broker blocks a connection, and blocked: false once it unblocks', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await startBroker();
     const { health, session } = await moduleApp(broker.url());
     expect(health.status()).toEqual({ amqp: { status: 'up', connection: 'default', blocked: false } });
 
@@ -380,7 +194,7 @@ describe('README: AmqpHealthIndicator (isHealthy / status / check) follows the c
   });
 
   it('stays blocked while either connection is blocked: unblocking one of two is not enough', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await startBroker();
     const { health, session } = await moduleApp(broker.url());
     const both = Promise.all([event(session, 'blocked', 'publisher'), event(session, 'blocked', 'consumer')]);
     for (const role of ['publisher', 'consumer'] as const) broker.peer(role).write(blockedFrame(broker.peer(role)));
@@ -392,14 +206,14 @@ describe('README: AmqpHealthIndicator (isHealthy / status / check) follows the c
   });
 
   it('reports a block that came with connection.open-ok, before the indicator existed (a broker already in alarm)', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await startBroker();
     broker.withOpenOk = (peer) => [blockedFrame(peer)];
     const { health } = await moduleApp(broker.url());
     expect(health.status().amqp).toMatchObject({ status: 'up', blocked: true });
   });
 
   it('goes down when the broker is lost (check() throws AmqpHealthCheckError), and up again after recovery', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await startBroker();
     const { health, session } = await moduleApp(broker.url());
     expect(health.isHealthy()).toBe(true);
 
@@ -421,7 +235,7 @@ describe('README: AmqpHealthIndicator (isHealthy / status / check) follows the c
   });
 
   it('a block does not outlive its connection: blocked, then lost, then recovered on an unblocked connection', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await startBroker();
     const { health, session } = await moduleApp(broker.url());
     const blocked = event(session, 'blocked', 'publisher');
     broker.peer('publisher').write(blockedFrame(broker.peer('publisher')));
@@ -449,8 +263,8 @@ describe("README: requests with replyTo: 'queue' are always confirmed; direct re
     ["replyTo: 'queue' (confirmRequests left false)", { replyTo: 'queue', confirmRequests: false }],
     ["replyTo: 'direct' with confirmRequests: true", { replyTo: 'direct', confirmRequests: true }],
   ])('%s: a broker nack of the request fails the call at once with NackError', async (_, options) => {
-    const broker = await FakeBroker.start();
-    broker.policy = (p) => (p.args.routingKey === 'orders.get' ? 'nack' : 'ack');
+    const broker = await startBroker();
+    broker.confirm = (m) => (m.routingKey === 'orders.get' ? 'nack' : 'ack');
     const c = client(broker.url(), options);
     const started = Date.now();
     const err = await rejection(firstValueFrom(c.send('orders.get', { id: 1 })));
@@ -462,7 +276,7 @@ describe("README: requests with replyTo: 'queue' are always confirmed; direct re
   });
 
   it("replyTo: 'direct' with confirmRequests false: the request goes out on a channel without confirms; the reply alone ends the call", async () => {
-    const broker = await FakeBroker.start();
+    const broker = await startBroker();
     const c = client(broker.url(), { replyTo: 'direct', confirmRequests: false });
     const call = firstValueFrom(c.send('orders.get', { id: 1 }));
 
@@ -471,14 +285,14 @@ describe("README: requests with replyTo: 'queue' are always confirmed; direct re
     expect(request.role).toBe('publisher');
     expect(request.channel).toBe(replyConsumer.channel); // direct reply-to: requests and replies share the channel
     expect(request.confirmMode).toBe(false);
-    const selects = broker.sent.filter(
+    const selects = broker.log.filter(
       (s) => s.role === 'publisher' && s.channel === request.channel && s.name === 'confirm.select',
     );
     expect(selects).toHaveLength(0);
 
-    const { correlationId, replyTo } = (await request.content).properties;
+    const { correlationId, replyTo } = request.properties;
     expect(replyTo).toBe('amq.rabbitmq.reply-to');
-    broker.deliver(replyConsumer, 1, 'amq.gen-reply', { id: 1, total: 42 }, { correlationId });
+    await broker.deliver(replyConsumer, [json('amq.gen-reply', { id: 1, total: 42 }, { correlationId })]);
     await expect(call).resolves.toEqual({ id: 1, total: 42 });
   });
 });
@@ -500,16 +314,16 @@ describe('README: RPC replies fall back to the confirmed session publish, and th
 
   /** A server whose replies to REPLY_QUEUE the broker receives but does not confirm until the test says so. */
   async function serverWithHeldReplies(): Promise<FakeBroker> {
-    const broker = await FakeBroker.start();
-    broker.policy = (p) => (p.args.routingKey === REPLY_QUEUE ? 'hold' : 'ack');
+    const broker = await startBroker();
+    broker.confirm = (m) => (m.routingKey === REPLY_QUEUE ? 'none' : 'ack');
     await standalone([OrdersRpc], { url: broker.url() });
     return broker;
   }
 
-  function request(broker: FakeBroker, c: FakeConsumer): Promise<void> {
+  async function request(broker: FakeBroker, c: FakeConsumer): Promise<void> {
     const handlerStarted = new Promise<void>((resolve) => (started.resolve = resolve));
-    broker.deliver(c, 1, 'orders.get', { id: 7 }, { replyTo: REPLY_QUEUE, correlationId: 'call-7' });
-    return handlerStarted;
+    await broker.deliver(c, [json('orders.get', { id: 7 }, { replyTo: REPLY_QUEUE, correlationId: 'call-7' })]);
+    await handlerStarted;
   }
 
   /** Spies on the acks of delivered messages; `acked` resolves at the first one. */
@@ -523,11 +337,11 @@ describe('README: RPC replies fall back to the confirmed session publish, and th
     return { spy, acked: first.promise };
   }
 
-  async function expectReplyOnPublisherConnection(broker: FakeBroker): Promise<ReceivedPublish> {
+  async function expectReplyOnPublisherConnection(broker: FakeBroker): Promise<PublishedMessage> {
     const reply = await broker.publishTo(REPLY_QUEUE);
     expect(reply.role).toBe('publisher');
     expect(reply.confirmMode).toBe(true);
-    const { properties, body } = await reply.content;
+    const { properties, body } = reply;
     expect(properties.correlationId).toBe('call-7');
     expect(JSON.parse(body.toString())).toEqual({ id: 7, total: 42 });
     return reply;
@@ -550,16 +364,16 @@ describe('README: RPC replies fall back to the confirmed session publish, and th
       classId: 0,
       methodId: 0,
     });
-    await broker.consumer('orders.rpc', 2); // re-attached on a new channel
+    await broker.consumer('orders.rpc', 1); // re-attached on a new channel
     release.resolve();
 
     const reply = await expectReplyOnPublisherConnection(broker);
-    expect(broker.publishes.filter((p) => p.args.routingKey === REPLY_QUEUE)).toHaveLength(1);
+    expect(broker.published.filter((p) => p.routingKey === REPLY_QUEUE)).toHaveLength(1);
     expect(ack).not.toHaveBeenCalled(); // the reply is not confirmed yet
     reply.ack();
     await acked;
     // That ack is dropped (its channel is gone): nothing reaches the broker for it, and the broker redelivers.
-    expect(broker.sent.filter((s) => s.role === 'consumer' && s.name === 'basic.ack')).toHaveLength(0);
+    expect(broker.log.filter((s) => s.role === 'consumer' && s.name === 'basic.ack')).toHaveLength(0);
   });
 
   it('the consumer connection blocked (resource alarm): the reply goes out confirmed on the publisher connection; the ack reaches the broker only after the confirm', async () => {
@@ -571,8 +385,8 @@ describe('README: RPC replies fall back to the confirmed session publish, and th
 
     const reply = await expectReplyOnPublisherConnection(broker);
     // Nothing was published on the blocked connection, and the request is not acked before its reply's confirm.
-    expect(broker.publishes.filter((p) => p.role === 'consumer')).toHaveLength(0);
-    expect(broker.sent.filter((s) => s.role === 'consumer' && s.name === 'basic.ack')).toHaveLength(0);
+    expect(broker.published.filter((p) => p.role === 'consumer')).toHaveLength(0);
+    expect(broker.log.filter((s) => s.role === 'consumer' && s.name === 'basic.ack')).toHaveLength(0);
     reply.ack();
     const ack = await broker.until((s) => s.role === 'consumer' && s.name === 'basic.ack');
     expect(ack.channel).toBe(consumer.channel);
