@@ -1,4 +1,5 @@
 import { ConfigError } from './errors';
+import { checkBoolean as checkBooleanOption, checkString as checkStringOption } from './option-checks';
 import type { FieldTable, FieldValue } from './protocol/field-table';
 
 /**
@@ -145,14 +146,13 @@ function integer(min: number, max: number): Check {
   };
 }
 
-const checkString: Check = (field, value) => {
-  if (typeof value !== 'string') throw new ConfigError(field, `must be a string, got a ${typeof value}`);
-  return value;
-};
+const checkString: Check = (field, value) => checkStringOption(field, value);
 
-/** RabbitMQ's `x-max-age` format: a positive integer and one unit. */
+/** RabbitMQ's duration format (`x-max-age`, a stream offset back from now): a positive integer and one unit. */
+export const RABBIT_DURATION = /^[1-9][0-9]*[YMDhms]$/;
+
 const checkAge: Check = (field, value) => {
-  if (typeof value === 'string' && /^[1-9][0-9]*[YMDhms]$/.test(value)) return value;
+  if (typeof value === 'string' && RABBIT_DURATION.test(value)) return value;
   const shown = typeof value === 'string' ? `'${value}'` : `a ${typeof value}`;
   throw new ConfigError(
     field,
@@ -160,10 +160,7 @@ const checkAge: Check = (field, value) => {
   );
 };
 
-const checkBoolean: Check = (field, value) => {
-  if (typeof value !== 'boolean') throw new ConfigError(field, `must be a boolean, got a ${typeof value}`);
-  return value;
-};
+const checkBoolean: Check = (field, value) => checkBooleanOption(field, value);
 
 const UINT32_MAX = 2 ** 32 - 1;
 
@@ -214,11 +211,14 @@ export function describeExchange(name: string): string {
   return name === '' ? 'default exchange' : `exchange '${name}'`;
 }
 
-/** Throws a ConfigError `${where}.${key}` for the first key of `value` not in `known`. */
+/** Throws a ConfigError `${where}.${key}` (`key` at the top level, `where` ''), for the first key of `value` not in `known`. */
 export function checkKnownKeys(where: string, value: object, known: readonly string[], what: string): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
-      throw new ConfigError(`${where}.${key}`, `unknown ${what} option (known: ${known.join(', ')})`);
+      throw new ConfigError(
+        where === '' ? key : `${where}.${key}`,
+        `unknown ${what} option (known: ${known.join(', ')})`,
+      );
     }
   }
 }

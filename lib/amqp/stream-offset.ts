@@ -1,3 +1,4 @@
+import { RABBIT_DURATION } from './declare-options';
 import { ConfigError } from './errors';
 import type { FieldTable, FieldValue } from './protocol/field-table';
 
@@ -30,13 +31,11 @@ export interface StreamOffsetStore {
   save(offset: number): Promise<void> | void;
 }
 
-const INTERVAL = /^[1-9][0-9]*[YMDhms]$/;
-
 /** A consumer's `offset` option checked and turned into the `x-stream-offset` argument's value. */
 export function streamOffsetArgument(field: string, offset: unknown): FieldValue {
   if (offset === 'first' || offset === 'last' || offset === 'next') return offset;
   if (typeof offset === 'string') {
-    if (INTERVAL.test(offset)) return offset;
+    if (RABBIT_DURATION.test(offset)) return offset;
     throw new ConfigError(
       field,
       `must be 'first', 'last', 'next', an offset, a Date or an interval such as '30m', '1h', '7D' (units Y, M, D, h, m, s); got '${offset}'`,

@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../amqp';
 import type { SessionOptions } from '../amqp';
+import { checkKnownKeys } from '../amqp/declare-options';
 import { SESSION_OPTION_KEYS } from '../amqp/session-options';
 import type {
   AmqpClientOptions,
@@ -125,11 +126,7 @@ function checkKeys(where: string, value: unknown, known: readonly string[], what
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(where === '' ? 'options' : where, `${what} options must be an object`);
   }
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new ConfigError(field(where, key), `unknown ${what} option (known: ${known.join(', ')})`);
-    }
-  }
+  checkKnownKeys(where, value, known, what);
   return value as Record<string, unknown>;
 }
 
